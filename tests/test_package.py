@@ -1,0 +1,91 @@
+"""The package's shape: public names, light imports, the house's quality gates."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import tfbatch_nb
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DESIGN_NAMES = {
+    "Batch",
+    "BatchFailedError",
+    "BatchInputError",
+    "BatchRequests",
+    "BatchTimeoutError",
+    "Gateway",
+    "LocalGateway",
+    "MissingDependencyError",
+    "TfBatchError",
+    "build_requests",
+    "connect",
+    "providers",
+    "read_results",
+}
+
+
+def test_all_is_sorted_and_complete() -> None:
+    assert tfbatch_nb.__all__ == sorted(tfbatch_nb.__all__)
+    assert set(tfbatch_nb.__all__) >= DESIGN_NAMES
+    for name in tfbatch_nb.__all__:
+        assert getattr(tfbatch_nb, name) is not None, name
+
+
+def test_error_tree() -> None:
+    t = tfbatch_nb
+    assert issubclass(t.BatchInputError, t.TfBatchError) and issubclass(t.BatchInputError, ValueError)
+    assert issubclass(t.BatchTimeoutError, TimeoutError)
+    assert issubclass(t.MissingDependencyError, ImportError)
+    assert issubclass(t.BatchFailedError, t.TfBatchError)
+
+
+def test_import_is_light() -> None:
+    """The core never drags Jupyter or the server stack in: they load only when asked for."""
+    code = (
+        "import sys, json, tfbatch_nb as t\n"
+        "from tfbatch_nb import connect, build_requests, read_results, Batch, Gateway, BatchRequests, providers\n"
+        "import tfbatch_nb.batch, tfbatch_nb.connection, tfbatch_nb.display, tfbatch_nb.status\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "{'ipywidgets','IPython','fastapi','uvicorn','starlette','ipykernel'})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []
+
+
+def test_only_widgets_imports_ipywidgets() -> None:
+    offenders = []
+    for path in (ROOT / "tfbatch_nb").rglob("*.py"):
+        if path.name == "widgets.py":
+            continue
+        text = path.read_text()
+        if "import ipywidgets" in text or "from ipywidgets" in text:
+            offenders.append(path.name)
+    assert offenders == []
+
+
+def test_console_script_help() -> None:
+    out = subprocess.run([sys.executable, "-m", "tfbatch_nb", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "demo" in out.stdout and "gateway" in out.stdout
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff not installed")
+def test_ruff_clean() -> None:
+    check = subprocess.run(["ruff", "check", "tfbatch_nb", "tests", "bench"], cwd=ROOT, capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    fmt = subprocess.run(["ruff", "format", "--check", "tfbatch_nb"], cwd=ROOT, capture_output=True, text=True)
+    assert fmt.returncode == 0, fmt.stdout + fmt.stderr
+
+
+def test_mypy_strict() -> None:
+    pytest.importorskip("mypy")
+    out = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "tfbatch_nb"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]

@@ -1,0 +1,107 @@
+"""The error tree of tfbatch_nb.
+
+Every error this library raises on its own derives from :class:`TfBatchError`; errors from
+the gateway itself (HTTP 4xx/5xx, connection failures) are the ``openai`` SDK's and pass
+through unwrapped, so ``except openai.APIError`` keeps working::
+
+    Exception
+    └── TfBatchError
+        ├── BatchInputError        (also ValueError)     bad rows, columns, files, options
+        ├── BatchFailedError                             the job failed validation on the gateway
+        ├── BatchTimeoutError      (also TimeoutError)   wait(timeout=...) ran out
+        └── MissingDependencyError (also ImportError)    an optional extra is not installed
+
+    openai.APIError  (not wrapped)
+    ├── openai.APIConnectionError / APITimeoutError
+    └── openai.APIStatusError -> BadRequestError, AuthenticationError, NotFoundError, RateLimitError, ...
+
+No message ever contains an API key: messages are built from ids, names, counts and rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "BatchFailedError",
+    "BatchInputError",
+    "BatchTimeoutError",
+    "MissingDependencyError",
+    "TfBatchError",
+]
+
+
+class TfBatchError(Exception):
+    """Base class of every error raised by tfbatch_nb itself.
+
+    Examples
+    --------
+    >>> import tfbatch_nb as tfb
+    >>> issubclass(tfb.BatchInputError, tfb.TfBatchError)
+    True
+    """
+
+
+class BatchInputError(TfBatchError, ValueError):
+    """The input cannot become a valid batch: names the column and the first offending rows.
+
+    Examples
+    --------
+    >>> import pandas as pd, tfbatch_nb as tfb
+    >>> try:
+    ...     tfb.build_requests(pd.DataFrame({"text": ["a"]}), model="openai-main/gpt-4o-mini", prompt="{txt}")
+    ... except tfb.BatchInputError as exc:
+    ...     print("txt" in str(exc))
+    True
+    """
+
+
+class BatchFailedError(TfBatchError):
+    """A job (or one of its parts) failed validation on the gateway.
+
+    Parameters
+    ----------
+    message
+        What failed, with the batch ids.
+    errors
+        The ``errors.data`` entries the gateway returned (``code``, ``message``, ``line``, ``param``).
+
+    Examples
+    --------
+    >>> err = BatchFailedError("batch b1 failed", errors=[{"code": "invalid_json", "line": 3}])
+    >>> err.errors[0]["line"]
+    3
+    """
+
+    def __init__(self, message: str, *, errors: Sequence[dict[str, Any]] = ()) -> None:
+        self.errors: list[dict[str, Any]] = [dict(e) for e in errors]
+        lines = [message]
+        for e in self.errors[:5]:
+            where = f"line {e['line']}: " if e.get("line") is not None else ""
+            lines.append(f"  - {where}{e.get('code') or 'error'}: {e.get('message') or ''}".rstrip())
+        if len(self.errors) > 5:
+            lines.append(f"  ... and {len(self.errors) - 5} more (see .errors)")
+        super().__init__("\n".join(lines))
+
+
+class BatchTimeoutError(TfBatchError, TimeoutError):
+    """``Batch.wait(timeout=...)`` ran out before the job reached a terminal status.
+
+    The job keeps running on the gateway; call ``wait()`` again or ``gw.attach(name)`` later.
+
+    Examples
+    --------
+    >>> issubclass(BatchTimeoutError, TimeoutError)
+    True
+    """
+
+
+class MissingDependencyError(TfBatchError, ImportError):
+    """An optional dependency needed for this call is not installed; the message says which extra.
+
+    Examples
+    --------
+    >>> issubclass(MissingDependencyError, ImportError)
+    True
+    """
