@@ -1,0 +1,137 @@
+"""Request body shapes per endpoint: body parameters, ``response_format`` and their checks."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import orjson
+
+from ._jsonl import dumps, find_non_finite
+from .errors import BatchInputError
+
+__all__ = ["BUILD_ENDPOINTS", "ENDPOINTS", "check_params", "normalise_endpoint", "response_format_body"]
+
+#: Every endpoint the Batch API accepts (SDK 3.x); ``from_jsonl`` takes files for any of them.
+ENDPOINTS = (
+    "/v1/chat/completions",
+    "/v1/embeddings",
+    "/v1/responses",
+    "/v1/completions",
+    "/v1/moderations",
+    "/v1/images/generations",
+    "/v1/images/edits",
+    "/v1/videos",
+)
+#: The endpoints ``build_requests`` knows the body shape of.
+BUILD_ENDPOINTS = ENDPOINTS[:4]
+#: Body keys that have their own argument: passing them in ``**params`` would build a second copy.
+_RESERVED = {"model": "model", "messages": "messages", "input": "input", "prompt": "prompt"}
+#: Where the output-length parameter lives, to compare prompts against it.
+MAX_TOKEN_PARAMS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+def normalise_endpoint(endpoint: str | None, *, embeddings: bool, allowed: tuple[str, ...]) -> str:
+    """``None`` -> chat completions (embeddings when ``input=`` names a column); ``"embeddings"`` -> ``/v1/embeddings``."""
+    if endpoint is None:
+        return "/v1/embeddings" if embeddings else "/v1/chat/completions"
+    if not isinstance(endpoint, str):
+        raise BatchInputError(f"endpoint= must be a string like '/v1/chat/completions', got {endpoint!r}")
+    path = "/" + endpoint.strip().strip("/")
+    if not path.startswith("/v1/"):
+        path = "/v1" + path
+    if path not in allowed:
+        raise BatchInputError(f"unknown endpoint {endpoint!r}; supported: {', '.join(allowed)}")
+    return path
+
+
+def check_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Check every body parameter serialises exactly; name the first one that does not."""
+    for key, value in params.items():
+        if key in _RESERVED:
+            raise BatchInputError(f"pass {key}= as build_requests' own argument, not as a body parameter")
+        if find_non_finite(value):
+            raise BatchInputError(f"parameter {key}={value!r} holds NaN or infinity, which is not valid JSON")
+        try:
+            dumps(value)
+        except (TypeError, orjson.JSONEncodeError) as exc:
+            raise BatchInputError(f"parameter {key}= cannot be serialised to JSON: {exc}") from None
+    return dict(params)
+
+
+def _strict(schema: Any) -> Any:
+    # OpenAI strict mode: every object closes its properties and requires all of them; defaults
+    # are not allowed. pydantic's schema marks fields with defaults as optional, so fix that here.
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items() if k != "default"}
+        if out.get("type") == "object" and "properties" in out:
+            out["additionalProperties"] = False
+            out["required"] = list(out["properties"])
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+def _is_pydantic_model(value: Any) -> bool:
+    return isinstance(value, type) and hasattr(value, "model_json_schema")
+
+
+def response_format_body(
+    response_format: Any, endpoint: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The body fragment for ``response_format`` and the JSON schema kept for parsing results.
+
+    Accepts a pydantic model class (strict ``json_schema``), a JSON-schema dict, a full
+    ``response_format`` dict (``{"type": "json_schema", ...}`` or ``{"type": "json_object"}``) or
+    ``"json_object"``.
+    """
+    if response_format is None:
+        return {}, None
+    if endpoint not in ("/v1/chat/completions", "/v1/responses"):
+        raise BatchInputError(f"response_format= is not supported by {endpoint}")
+    schema: dict[str, Any] | None
+    if _is_pydantic_model(response_format):
+        schema = _strict(response_format.model_json_schema())
+        fmt: dict[str, Any] = {"type": "json_schema", "json_schema": {
+            "name": response_format.__name__, "schema": schema, "strict": True}}  # fmt: skip
+    elif response_format == "json_object" or response_format == {"type": "json_object"}:
+        fmt, schema = {"type": "json_object"}, None
+    elif isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        inner = response_format.get("json_schema") or {}
+        schema = inner.get("schema") if isinstance(inner, dict) else None
+        if not isinstance(schema, dict):
+            raise BatchInputError("response_format={'type': 'json_schema', ...} needs json_schema.schema (a dict)")
+        fmt = copy.deepcopy(response_format)
+    elif isinstance(response_format, dict):
+        schema = copy.deepcopy(response_format)
+        name = str(schema.get("title") or "response").replace(" ", "_")[:64]
+        # A plain dict schema is sent as given: strict mode would reject most hand-written schemas.
+        fmt = {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
+    else:
+        raise BatchInputError(
+            "response_format= must be a pydantic model class, a JSON-schema dict or 'json_object', "
+            f"got {response_format!r}"
+        )
+    try:
+        dumps(fmt)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        raise BatchInputError(f"response_format= cannot be serialised to JSON: {exc}") from None
+    if endpoint == "/v1/responses":
+        # The Responses API flattens the json_schema object into text.format.
+        flat = {"type": fmt["type"], **fmt.get("json_schema", {})}
+        return {"text": {"format": flat}}, schema
+    return {"response_format": fmt}, schema
+
+
+def schema_from_body(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The JSON schema of a request body's structured-output setting, if any (for ``from_jsonl``)."""
+    rf = body.get("response_format")
+    if isinstance(rf, dict) and isinstance(rf.get("json_schema"), dict):
+        schema = rf["json_schema"].get("schema")
+        return schema if isinstance(schema, dict) else None
+    text = body.get("text")
+    if isinstance(text, dict) and isinstance(text.get("format"), dict):
+        schema = text["format"].get("schema")
+        return schema if isinstance(schema, dict) else None
+    return None

@@ -1,0 +1,267 @@
+"""Fast JSONL line encoding and the on-disk spool that holds the lines of a ``BatchRequests``.
+
+Speed comes from never serialising a whole request per row: the constant part of every line
+(model, system prompt, parameters) is serialised once with placeholders, cut into pieces, and
+each row only contributes its pre-escaped variable strings. Escaping a whole column is one
+``orjson.dumps`` of the list, split on ``","`` -- safe because inside an escaped JSON string every
+``"`` is preceded by a backslash, so ``","`` can only be the separator between two items.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+import shutil
+import tempfile
+import weakref
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+
+from .errors import BatchInputError
+
+__all__ = ["LineTemplate", "Spool", "dumps", "escape_strings", "find_non_finite"]
+
+IntArray = npt.NDArray[np.int64]
+_BLOCK = 8 * 2**20  # bytes per read/write call: big blocks are what makes spooling cheap
+
+
+def _default(value: Any) -> Any:
+    # orjson handles numpy arrays and most numpy scalars natively (OPT_SERIALIZE_NUMPY); this hook
+    # catches the rest (np.bool_, pandas NA-free scalars with .item(), sets) so values stay exact.
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if hasattr(value, "model_dump") and callable(value.model_dump):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def dumps(value: Any) -> bytes:
+    """Serialise to compact JSON bytes, numpy scalars exactly (``np.float64(0.25)`` -> ``0.25``)."""
+    return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def find_non_finite(value: Any) -> bool:
+    """Whether a (nested) value holds NaN or infinity, which orjson would silently write as null."""
+    if isinstance(value, float | np.floating):
+        return not math.isfinite(float(value))
+    if isinstance(value, dict):
+        return any(find_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(find_non_finite(v) for v in value)
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return not bool(np.isfinite(value).all())
+    return False
+
+
+def escape_strings(values: Sequence[str]) -> list[bytes]:
+    """JSON-escape each string without its quotes, in one orjson call for the whole list.
+
+    Raises ``ValueError`` with the position of the first value orjson refuses (lone surrogates).
+    """
+    if not values:
+        return []
+    try:
+        dumped = orjson.dumps(values)
+    except orjson.JSONEncodeError:
+        for i, v in enumerate(values):
+            try:
+                orjson.dumps(v)
+            except orjson.JSONEncodeError:
+                raise ValueError(i) from None
+        raise
+    return dumped[2:-2].split(b'","')
+
+
+class LineTemplate:
+    """A line skeleton serialised once, cut at its placeholders into constant byte pieces.
+
+    ``skeleton`` is the request object with placeholder strings from :meth:`slot`; an *inline* slot
+    sits inside a JSON string (escaped text is spliced between its quotes), a *value* slot stands
+    for a whole JSON value (raw JSON is spliced in place of the quoted placeholder).
+    """
+
+    def __init__(self) -> None:
+        self._token = os.urandom(6).hex()  # random so no user text can contain a placeholder
+        self._slots: dict[str, tuple[bytes, bool]] = {}
+        self.pieces: list[bytes] = []
+        self.order: list[str] = []
+
+    def slot(self, name: str, *, inline: bool) -> str:
+        marker = f"@tfb{self._token}:{len(self._slots)}@"
+        self._slots[name] = (marker.encode(), inline)
+        return marker
+
+    def compile(self, skeleton: dict[str, Any]) -> None:
+        rest = dumps(skeleton) + b"\n"
+        found = []
+        for name, (marker, inline) in self._slots.items():
+            token = marker if inline else b'"' + marker + b'"'
+            found.append((rest.index(token), name, token))
+        for _, name, token in sorted(found):
+            head, rest = rest.split(token, 1)
+            self.pieces.append(head)
+            self.order.append(name)
+        self.pieces.append(rest)
+
+    @property
+    def const_len(self) -> int:
+        return sum(map(len, self.pieces))
+
+    def render(self, columns: dict[str, list[bytes]], n: int) -> tuple[bytes, IntArray]:
+        """Join ``n`` lines into one block; returns the block and each line's length in bytes."""
+        k = len(self.order)
+        pattern: list[bytes] = []
+        for piece in self.pieces[:-1]:
+            pattern += [piece, b""]
+        pattern.append(self.pieces[-1])
+        out = pattern * n  # constant pieces shared by reference; only slot cells get replaced
+        lens = np.full(n, self.const_len, dtype=np.int64)
+        for j, name in enumerate(self.order):
+            col = columns[name]
+            out[2 * j + 1 :: 2 * k + 1] = col
+            lens += np.fromiter(map(len, col), dtype=np.int64, count=n)
+        return b"".join(out), lens
+
+
+class _RangeReader(io.RawIOBase):
+    """A seekable read-only view of ``[start, end)`` of a file, so one part uploads without copying."""
+
+    def __init__(self, path: str, start: int, end: int, name: str) -> None:
+        self._f = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._start, self._size, self._pos = start, end - start, 0
+        self.name = name  # httpx takes the upload's filename from here
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = min(max(base + offset, 0), self._size)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        want = min(len(buffer), self._size - self._pos)
+        if want <= 0:
+            return 0
+        self._f.seek(self._start + self._pos)
+        data = self._f.read(want)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+class Spool:
+    """Lines and custom_ids on disk in a private temp dir, removed when the last user is collected.
+
+    ``ends`` holds each line's end offset (8 bytes a row: the only per-row state kept in memory,
+    besides ``n_inputs`` for embeddings), so parts and ranges are computed without reading lines.
+    """
+
+    def __init__(self) -> None:
+        self._dir = tempfile.mkdtemp(prefix="tfbatch-")
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
+        self.path = os.path.join(self._dir, "lines.jsonl")
+        self._ids_path = os.path.join(self._dir, "ids.txt")
+        self._lines_f: io.BufferedWriter | None = open(self.path, "wb")  # noqa: SIM115
+        self._ids_f: io.BufferedWriter | None = open(self._ids_path, "wb")  # noqa: SIM115
+        self._ends: list[IntArray] = []
+        self._inputs: list[IntArray] = []
+        self._offset = 0
+        self.ends: IntArray = np.zeros(0, dtype=np.int64)
+        self.n_inputs: IntArray | None = None
+
+    def append(self, block: bytes, lens: IntArray, ids: list[bytes], n_inputs: IntArray | None) -> None:
+        assert self._lines_f is not None and self._ids_f is not None
+        self._lines_f.write(block)
+        # Escaped ids hold no raw newline, so "\n" separates them unambiguously.
+        self._ids_f.write(b"\n".join(ids) + b"\n")
+        self._ends.append(self._offset + np.cumsum(lens))
+        self._offset += len(block)
+        if n_inputs is not None:
+            self._inputs.append(n_inputs)
+
+    def finish(self) -> Spool:
+        for f in (self._lines_f, self._ids_f):
+            if f is not None:
+                f.close()
+        self._lines_f = self._ids_f = None
+        self.ends = np.concatenate(self._ends) if self._ends else np.zeros(0, dtype=np.int64)
+        self.n_inputs = np.concatenate(self._inputs) if self._inputs else None
+        self._ends, self._inputs = [], []
+        return self
+
+    def discard(self) -> None:
+        for f in (self._lines_f, self._ids_f):
+            if f is not None:
+                f.close()
+        self._finalizer()
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.ends[-1]) if len(self.ends) else 0
+
+    def start_of(self, line: int) -> int:
+        return int(self.ends[line - 1]) if line > 0 else 0
+
+    def custom_ids(self) -> list[str]:
+        with open(self._ids_path, "rb") as f:
+            data = f.read()
+        if not data:
+            return []
+        # One vectorised decode of all ids: rebuild a JSON array of the escaped strings.
+        ids: list[str] = orjson.loads(b'["' + data[:-1].replace(b"\n", b'","') + b'"]')
+        return ids
+
+    def open(self, start: int, end: int, name: str) -> io.BufferedReader:
+        return io.BufferedReader(_RangeReader(self.path, start, end, name), buffer_size=_BLOCK)
+
+    def iter_blocks(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        end = self.nbytes if end is None else end
+        with open(self.path, "rb") as f:
+            f.seek(start)
+            while start < end:
+                chunk = f.read(min(_BLOCK, end - start))
+                if not chunk:
+                    return
+                start += len(chunk)
+                yield chunk
+
+    def iter_lines(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        tail = b""
+        for chunk in self.iter_blocks(start, end):
+            lines = (tail + chunk).split(b"\n")
+            tail = lines.pop()
+            for line in lines:
+                yield line + b"\n"
+
+    def sha256(self, prefix: bytes = b"", start: int = 0, end: int | None = None) -> str:
+        h = hashlib.sha256(prefix)
+        for chunk in self.iter_blocks(start, end):
+            h.update(chunk)
+        return h.hexdigest()
+
+
+def raise_rows(message: str, labels: Sequence[Any], total: int | None = None) -> None:
+    """Raise a BatchInputError naming the first five offending rows."""
+    total = len(labels) if total is None else total
+    shown = ", ".join(repr(x) for x in list(labels)[:5])
+    more = f" and {total - 5} more" if total > 5 else ""
+    raise BatchInputError(f"{message} at rows [{shown}]{more}")

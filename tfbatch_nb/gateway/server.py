@@ -1,0 +1,347 @@
+"""LocalGateway: the local gateway served by uvicorn in a daemon thread, plus the CLI's ``serve``."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import secrets
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from . import responders
+from .app import State, create_app
+from .catalog import Limits, build_catalog
+from .faults import Fault, FaultSet
+from .runner import Pace, Runner
+from .store import Store
+
+log = logging.getLogger("tfbatch_nb.gateway")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only accepts local connections.
+
+    Examples
+    --------
+    >>> is_loopback("127.0.0.1"), is_loopback("localhost"), is_loopback("0.0.0.0")
+    (True, True, False)
+    """
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class LocalGateway:
+    """An OpenAI-compatible Files + Batches server with TrueFoundry's rules, in a background thread.
+
+    Parameters
+    ----------
+    host : str
+        Interface to bind; loopback only unless ``allow_remote``.
+    port : int
+        Port; 0 picks a free one (read :attr:`port` / :attr:`url` after :meth:`start`).
+    data_dir : str or Path or None
+        Where files and batches persist; None = a temporary directory removed by :meth:`stop`.
+    api_key : str or None
+        The bearer token clients must send; None = a random one (:attr:`api_key`).
+    responder : callable or None
+        ``(endpoint, body) -> dict | str`` answering each request (see
+        :mod:`tfbatch_nb.gateway.responders`); None = the simulated model.
+    forward_to : str or None
+        Base URL of a real-time OpenAI-compatible endpoint to run each request against instead.
+    forward_api_key : str or None
+        Bearer token for ``forward_to``.
+    concurrency : int
+        Parallel requests per batch when forwarding.
+    speed : float, "max" or None
+        None = tutorial pace (100 lines in about 6 s); a float divides every delay; "max" = no delays.
+    faults : list of str or Fault, or None
+        Fault specs ``KIND[@ROUTE]=RATE[#LIMIT]`` (see :mod:`tfbatch_nb.gateway.faults`).
+    providers : Mapping[str, str] or None
+        Provider integrations ``{name: kind}``; None = openai-main, azure-main, google-main, bedrock-main.
+    fault_seed : int
+        Seed of the fault draws (same seed, same faults).
+    fault_delay : float or None
+        Delay of a ``slow`` fault in seconds; None = 2 s scaled by speed (0.2 s at "max").
+    limits : Limits or None
+        Batch input limits; None = 50,000 lines, 200 MB, 50,000 embedding inputs.
+    allow_remote : bool
+        Allow binding a non-loopback host.
+
+    Examples
+    --------
+    >>> import openai
+    >>> with LocalGateway(speed="max") as gw:
+    ...     client = openai.OpenAI(base_url=gw.url, api_key=gw.api_key,
+    ...                            default_headers={"x-tfy-provider-name": "openai-main"})
+    ...     reply = client.chat.completions.create(
+    ...         model="openai-main/gpt-4o-mini", messages=[{"role": "user", "content": "Sentiment: I love it"}])
+    >>> reply.choices[0].message.content
+    '[simulated] positive'
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        data_dir: str | os.PathLike[str] | None = None,
+        api_key: str | None = None,
+        responder: responders.Responder | None = None,
+        forward_to: str | None = None,
+        forward_api_key: str | None = None,
+        concurrency: int = 8,
+        speed: float | str | None = None,
+        faults: Iterable[str | Fault] | str | None = None,
+        providers: Mapping[str, str] | None = None,
+        fault_seed: int = 0,
+        fault_delay: float | None = None,
+        limits: Limits | None = None,
+        allow_remote: bool = False,
+    ) -> None:
+        if not allow_remote and not is_loopback(host):
+            raise ValueError(f"refusing to bind {host!r}: not a loopback address (pass allow_remote=True)")
+        if responder is not None and forward_to is not None:
+            raise ValueError("give either responder= or forward_to=, not both")
+        self.host, self._port = host, port
+        self._data_dir = Path(data_dir) if data_dir is not None else None
+        self._api_key = api_key or secrets.token_urlsafe(32)
+        self._responder = responder
+        self._forward = (forward_to, forward_api_key, concurrency)
+        self.pace = Pace.parse(speed)
+        self._catalog = build_catalog(providers)
+        self.faults = FaultSet(faults, seed=fault_seed)
+        self._fault_delay = fault_delay
+        self.limits = limits or Limits()
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._runner: Runner | None = None
+        self._store: Store | None = None
+        self._tmp_dir: Path | None = None
+
+    # -- properties ----------------------------------------------------------------------
+    @property
+    def api_key(self) -> str:
+        """The bearer token clients must send."""
+        return self._api_key
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one once started)."""
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """The OpenAI ``base_url``: ``http://127.0.0.1:PORT/api/llm`` (routes also answer under ``/v1``)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "localhost") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self._port}/api/llm"
+
+    @property
+    def data_dir(self) -> Path | None:
+        """Where files and batches are stored (a temporary directory when none was given)."""
+        return self._data_dir or self._tmp_dir
+
+    @property
+    def running(self) -> bool:
+        """Whether the server thread is serving."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<LocalGateway {self.url if self.running else self.host} api_key='****' {state}>"
+
+    def set_faults(self, faults: Iterable[str | Fault] | str | None) -> None:
+        """Replace the active faults while running (e.g. turn on ``drop`` after the upload).
+
+        Examples
+        --------
+        >>> gw = LocalGateway(speed="max")
+        >>> gw.set_faults(["drop@POST /batches=1#1"])
+        >>> [f.kind for f in gw.faults.faults]
+        ['drop']
+        """
+        self.faults.replace(faults)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def start(self) -> LocalGateway:
+        """Start serving; returns once the server accepts connections.
+
+        Returns
+        -------
+        LocalGateway
+            ``self``, so ``gw = LocalGateway().start()`` works.
+        """
+        if self.running:
+            return self
+        import uvicorn
+
+        if self._data_dir is None:
+            self._tmp_dir = Path(tempfile.mkdtemp(prefix="tfbatch-gateway-"))
+        data_dir = self.data_dir
+        assert data_dir is not None
+        self._store = Store(data_dir)
+        forward_to, forward_key, concurrency = self._forward
+        responder: responders.Responder
+        if forward_to:
+            responder = responders.Forwarder(forward_to, api_key=forward_key, concurrency=concurrency)
+        else:
+            responder = self._responder or responders.simulated
+        self._runner = Runner(
+            self._store,
+            catalog=self._catalog,
+            responder=responder,
+            faults=self.faults,
+            pace=self.pace,
+            limits=self.limits,
+            concurrency=concurrency if forward_to else 1,
+        )
+        delay = self._fault_delay
+        if delay is None:
+            delay = 0.2 if self.pace.factor is None else 2.0 / self.pace.factor
+        state = State(
+            api_key=self._api_key,
+            store=self._store,
+            runner=self._runner,
+            catalog=self._catalog,
+            faults=self.faults,
+            responder=responder,
+            limits=self.limits,
+            pace=self.pace,
+            fault_delay=delay,
+        )
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self._port))
+        except OSError:
+            sock.close()
+            self._cleanup()
+            raise
+        self._port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(state),
+            log_level="warning",
+            access_log=False,
+            log_config=None,  # do not reconfigure the host's (the notebook's) logging
+            lifespan="off",
+            loop="asyncio",
+            http="h11",
+            timeout_graceful_shutdown=1,
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="tfbatch-gateway", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 15
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the local gateway failed to start")
+            time.sleep(0.005)
+        self._runner.resume()
+        return self
+
+    def stop(self) -> None:
+        """Stop the worker threads and the server; remove the temporary data directory, if any."""
+        if self._runner is not None:
+            self._runner.stop()
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(10)
+        self._cleanup()
+
+    def _cleanup(self) -> None:
+        if self._store is not None:
+            self._store.close()
+        self._server = self._thread = self._runner = self._store = None
+        if self._tmp_dir is not None:
+            shutil.rmtree(self._tmp_dir, ignore_errors=True)
+            self._tmp_dir = None
+
+    def __enter__(self) -> LocalGateway:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    data_dir: str | os.PathLike[str] | None = None,
+    api_key: str | None = None,
+    forward_to: str | None = None,
+    speed: float | str | None = None,
+    faults: Iterable[str] | None = None,
+    allow_remote: bool = False,
+    forward_api_key: str | None = None,
+) -> None:
+    """Serve the local gateway in the foreground until Ctrl-C / SIGTERM (``tfbatch gateway``).
+
+    The API key is never printed: when none is given, a random one is written to
+    ``<data_dir>/api_key`` (mode 0600) and that path is printed.
+
+    Raises
+    ------
+    ValueError
+        For a non-loopback ``host`` without ``allow_remote``, or a bad fault spec / speed.
+
+    Examples
+    --------
+    >>> serve(host="0.0.0.0", port=0)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ValueError: refusing to bind '0.0.0.0': not a loopback address (pass allow_remote=True)
+    """
+    gw = LocalGateway(
+        host=host,
+        port=port,
+        data_dir=data_dir,
+        api_key=api_key,
+        forward_to=forward_to,
+        forward_api_key=forward_api_key,
+        speed=speed,
+        faults=list(faults or []),
+        allow_remote=allow_remote,
+    )
+    gw.start()
+    where = gw.data_dir
+    assert where is not None
+    if api_key:
+        key_note = "api key: the one given"
+    else:
+        key_file = where / "api_key"
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(gw.api_key + "\n")
+        key_note = f"api key: in {key_file}"
+    print(f"tfbatch gateway serving {gw.url} (data in {where}; {key_note}). Ctrl-C to stop.", flush=True)
+    done = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(0.5):
+            if not gw.running:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gw.stop()
