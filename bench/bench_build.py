@@ -29,8 +29,7 @@ import tfbatch_nb as tfb
 MODEL = "openai-main/gpt-4o-mini"
 SYSTEM = "You are a sentiment classifier. Answer with exactly one word: positive, negative or neutral."
 PROMPT = "Classify the sentiment of this review: {text}"
-WORDS = ("good bad great awful product works broke love hate fine quality price delivery fast slow "
-         "recommend never again excellent poor value box battery screen \"quoted\" café naïve").split()  # fmt: skip
+WORDS = ["good", "bad", "great", "awful", "product", "works", "broke", "love", "hate", "fine", "quality", "price", "delivery", "fast", "slow", "recommend", "never", "again", "excellent", "poor", "value", "box", "battery", "screen", '"quoted"', "café", "naïve"]  # fmt: skip
 
 
 def make_frame(rows: int, seed: int = 0, start: int = 0) -> pd.DataFrame:
@@ -59,7 +58,9 @@ def dumps_loop(df: pd.DataFrame, path: Path) -> None:
 
 
 def ours(df: pd.DataFrame, path: Path) -> None:
-    reqs = tfb.build_requests(df, model=MODEL, prompt=PROMPT, system=SYSTEM, id_column="review_id", max_tokens=5)
+    reqs = tfb.build_requests(
+        df, model=MODEL, prompt=PROMPT, system=SYSTEM, id_column="review_id", max_tokens=5
+    )
     reqs.to_jsonl(path)
 
 
@@ -90,9 +91,15 @@ def main() -> None:
         t_seed = timed(seed_loop, df, d / "seed.jsonl", 1)
         t_dumps = timed(dumps_loop, df, d / "dumps.jsonl", 3)
         t_ours = timed(ours, df, d / "ours.jsonl", 5)
-        same = [json.loads(x) for x in (d / "seed.jsonl").open()] == [json.loads(x) for x in (d / "ours.jsonl").open()]
+        # ours respects max_lines=50,000, so 100,000 rows are two files ours-001.jsonl, ours-002.jsonl
+        mine = [json.loads(x) for p in sorted(d.glob("ours*.jsonl")) for x in p.open()]
+        same = [json.loads(x) for x in (d / "seed.jsonl").open()] == mine
         print(f"rows: {args.rows:,} (30-word reviews + system prompt); same requests: {same}")
-        for name, t in (("seed loop (iterrows+json.dumps)", t_seed), ("json.dumps loop", t_dumps), ("tfbatch_nb", t_ours)):
+        for name, t in (
+            ("seed loop (iterrows+json.dumps)", t_seed),
+            ("json.dumps loop", t_dumps),
+            ("tfbatch_nb", t_ours),
+        ):
             print(f"  {name:34s} {t:8.3f} s  {args.rows / t:>12,.0f} rows/s")
         print(f"  speed-up vs seed loop:        {t_seed / t_ours:6.1f}x (target >= 50x)")
         print(f"  speed-up vs json.dumps loop:  {t_dumps / t_ours:6.1f}x (target >= 5x)")

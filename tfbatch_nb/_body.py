@@ -10,7 +10,14 @@ import orjson
 from ._jsonl import dumps, find_non_finite
 from .errors import BatchInputError
 
-__all__ = ["BUILD_ENDPOINTS", "ENDPOINTS", "check_params", "normalise_endpoint", "response_format_body"]
+__all__ = [
+    "BUILD_ENDPOINTS",
+    "ENDPOINTS",
+    "check_params",
+    "check_sources",
+    "normalise_endpoint",
+    "response_format_body",
+]
 
 #: Every endpoint the Batch API accepts (SDK 3.x); ``from_jsonl`` takes files for any of them.
 ENDPOINTS = (
@@ -77,9 +84,7 @@ def _is_pydantic_model(value: Any) -> bool:
     return isinstance(value, type) and hasattr(value, "model_json_schema")
 
 
-def response_format_body(
-    response_format: Any, endpoint: str
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+def response_format_body(response_format: Any, endpoint: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The body fragment for ``response_format`` and the JSON schema kept for parsing results.
 
     Accepts a pydantic model class (strict ``json_schema``), a JSON-schema dict, a full
@@ -101,7 +106,9 @@ def response_format_body(
         inner = response_format.get("json_schema") or {}
         schema = inner.get("schema") if isinstance(inner, dict) else None
         if not isinstance(schema, dict):
-            raise BatchInputError("response_format={'type': 'json_schema', ...} needs json_schema.schema (a dict)")
+            raise BatchInputError(
+                "response_format={'type': 'json_schema', ...} needs json_schema.schema (a dict)"
+            )
         fmt = copy.deepcopy(response_format)
     elif isinstance(response_format, dict):
         schema = copy.deepcopy(response_format)
@@ -135,3 +142,22 @@ def schema_from_body(body: dict[str, Any]) -> dict[str, Any] | None:
         schema = text["format"].get("schema")
         return schema if isinstance(schema, dict) else None
     return None
+
+
+def check_sources(ep: str, *, prompt: Any, messages: Any, system: Any, input: Any) -> None:
+    given = [n for n, v in (("prompt", prompt), ("messages", messages), ("input", input)) if v is not None]
+    if len(given) != 1:
+        need = {"/v1/embeddings": "input= (or prompt=)", "/v1/completions": "prompt= (or input=)"}.get(
+            ep, "prompt= or messages=")  # fmt: skip
+        raise BatchInputError(f"{ep} needs exactly one of {need}; got {', '.join(given) or 'none'}")
+    if prompt is not None and not isinstance(prompt, str):
+        raise BatchInputError(f"prompt= must be a str.format template, got {type(prompt).__name__}")
+    if input is not None and not isinstance(input, str):
+        raise BatchInputError(f"input= must name a column, got {type(input).__name__}")
+    if messages is not None and not (isinstance(messages, str) or callable(messages)):
+        raise BatchInputError("messages= must name a column or be a callable row -> messages")
+    if messages is not None and ep in ("/v1/embeddings", "/v1/completions"):
+        raise BatchInputError(f"messages= is not supported by {ep}")
+    if system is not None and (ep in ("/v1/embeddings", "/v1/completions") or not isinstance(system, str)):
+        raise BatchInputError(f"system= must be a str and is not supported by {ep}" if isinstance(system, str)
+                              else f"system= must be a str, got {type(system).__name__}")  # fmt: skip

@@ -34,8 +34,12 @@ _BLOCK = 8 * 2**20  # bytes per read/write call: big blocks are what makes spool
 def _default(value: Any) -> Any:
     # orjson handles numpy arrays and most numpy scalars natively (OPT_SERIALIZE_NUMPY); this hook
     # catches the rest (np.bool_, pandas NA-free scalars with .item(), sets) so values stay exact.
+    if isinstance(value, np.floating):
+        return float(str(value))  # str() is the shortest repr for the dtype: float32 0.1 stays 0.1
     if isinstance(value, np.generic):
         return value.item()
+    if isinstance(value, np.ndarray):  # dtypes orjson does not take natively (str, object)
+        return [_default(v) if isinstance(v, np.generic) else v for v in value.tolist()]
     if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     if hasattr(value, "model_dump") and callable(value.model_dump):
@@ -45,7 +49,11 @@ def _default(value: Any) -> Any:
 
 def dumps(value: Any) -> bytes:
     """Serialise to compact JSON bytes, numpy scalars exactly (``np.float64(0.25)`` -> ``0.25``)."""
-    return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    try:
+        return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
+    except orjson.JSONEncodeError:
+        # OPT_SERIALIZE_NUMPY refuses non-numeric arrays without calling default; retry through it.
+        return orjson.dumps(value, default=_default)
 
 
 def find_non_finite(value: Any) -> bool:
@@ -115,8 +123,8 @@ class LineTemplate:
     def const_len(self) -> int:
         return sum(map(len, self.pieces))
 
-    def render(self, columns: dict[str, list[bytes]], n: int) -> tuple[bytes, IntArray]:
-        """Join ``n`` lines into one block; returns the block and each line's length in bytes."""
+    def render(self, columns: dict[str, list[bytes]], n: int) -> tuple[bytes, IntArray, dict[str, IntArray]]:
+        """Join ``n`` lines into one block; returns it, each line's length and each slot's lengths."""
         k = len(self.order)
         pattern: list[bytes] = []
         for piece in self.pieces[:-1]:
@@ -124,11 +132,13 @@ class LineTemplate:
         pattern.append(self.pieces[-1])
         out = pattern * n  # constant pieces shared by reference; only slot cells get replaced
         lens = np.full(n, self.const_len, dtype=np.int64)
+        slot_lens = {}
         for j, name in enumerate(self.order):
             col = columns[name]
             out[2 * j + 1 :: 2 * k + 1] = col
-            lens += np.fromiter(map(len, col), dtype=np.int64, count=n)
-        return b"".join(out), lens
+            slot_lens[name] = np.fromiter(map(len, col), dtype=np.int64, count=n)
+            lens += slot_lens[name]
+        return b"".join(out), lens, slot_lens
 
 
 class _RangeReader(io.RawIOBase):
@@ -243,6 +253,22 @@ class Spool:
                     return
                 start += len(chunk)
                 yield chunk
+
+    def copy_to(self, fd: int, start: int, end: int) -> None:
+        """Copy ``[start, end)`` of the lines into an open file descriptor, in the kernel when it can."""
+        with open(self.path, "rb") as f:
+            src, offset = f.fileno(), start
+            try:
+                # copy_file_range skips the user-space round trip (and reflinks on CoW filesystems).
+                while offset < end:
+                    done = os.copy_file_range(src, fd, end - offset, offset)
+                    if done == 0:
+                        break
+                    offset += done
+            except (AttributeError, OSError):  # not Linux, or a filesystem pair that refuses
+                pass
+        for chunk in self.iter_blocks(offset, end):
+            os.write(fd, chunk)
 
     def iter_lines(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         tail = b""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,9 @@ def load_lines(
     def flush() -> None:
         lens = np.fromiter(map(len, buf), dtype=np.int64, count=len(buf))
         spool.append(b"".join(buf), lens, escape_strings(ids), np.asarray(inputs, dtype=np.int64))
-        buf.clear(), ids.clear(), inputs.clear()
+        buf.clear()
+        ids.clear()
+        inputs.clear()
 
     def bad(where: str, message: str) -> None:
         errors.append(f"{where}: {message}")
@@ -109,7 +112,9 @@ def load_lines(
             if len(buf) >= _FLUSH_LINES:
                 flush()
         if len(urls) > 1:
-            errors.append(f"more than one url in one file: {', '.join(f'{u!r} ({w})' for u, w in urls.items())}")
+            errors.append(
+                f"more than one url in one file: {', '.join(f'{u!r} ({w})' for u, w in urls.items())}"
+            )
         if endpoint is not None and urls and set(urls) != {endpoint}:
             errors.append(f"the lines' url {next(iter(urls))!r} does not match endpoint={endpoint!r}")
         if len(models) > 1:
@@ -128,7 +133,7 @@ def load_lines(
     return Loaded(spool.finish(), resolved, next(iter(models), None), schema)
 
 
-def file_lines(paths: Iterable[str | Path]) -> Iterable[tuple[str, bytes]]:
+def file_lines(paths: Iterable[str | os.PathLike[str]]) -> Iterable[tuple[str, bytes]]:
     """Every line of the files, labelled ``name line N`` (1-based), streamed."""
     for path in paths:
         p = Path(path)

@@ -2,9 +2,9 @@
 
 Internal to :mod:`tfbatch_nb.results`. Two concerns live here because both run once per line:
 
-- :func:`read_lines` turns files into parsed JSON objects, reading big blocks and decoding a whole
-  block in one ``orjson.loads`` call (far fewer Python-level calls than one per line), falling
-  back to line by line only for a block that holds a bad line, so the warning can name it.
+- :func:`read_lines` turns files into parsed JSON objects, reading big blocks, splitting them into
+  lines in C and decoding them in a list comprehension; only a block that holds a bad line is
+  decoded again line by line, so the warning can name the line.
 - :func:`extract` turns one ``BatchRequestOutput`` line (batch-api.md §2.5) into the flat fields
   of the results frame, for every endpoint shape (chat, completions, responses, embeddings).
 - :func:`validate` checks a value against the JSON-schema subset used by OpenAI strict structured
@@ -14,6 +14,7 @@ Internal to :mod:`tfbatch_nb.results`. Two concerns live here because both run o
 
 from __future__ import annotations
 
+import importlib
 import os
 import warnings
 from collections.abc import Iterator, Sequence
@@ -39,33 +40,35 @@ _ENDED = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
 
 def _decode_block(block: bytes, path: os.PathLike[str] | str, first_line: int) -> list[Any]:
     """All JSON values of one block of whole lines; bad lines are warned about and skipped."""
-    lines = [ln for ln in block.split(b"\n") if ln.strip()]
-    if not lines:
-        return []
+    loads = orjson.loads
     try:
-        values: list[Any] = orjson.loads(b"[" + b",".join(lines) + b"]")
-        # A line such as `1, 2` decodes as two values: only trust the fast path when counts agree.
-        if len(values) == len(lines):
-            return values
+        # One call per line beats one call on the block joined into an array (measured: the
+        # array form is ~2x slower); an empty or whitespace-only line lands in the slow path.
+        return [loads(ln) for ln in block.split(b"\n") if ln]
     except orjson.JSONDecodeError:
         pass
-    values = []
+    values: list[Any] = []
     for n, raw in enumerate(block.split(b"\n"), first_line):
         if not raw.strip():
             continue
         try:
             values.append(orjson.loads(raw))
         except orjson.JSONDecodeError as exc:
-            warnings.warn(f"{os.fspath(path)}:{n}: skipped a line that is not valid JSON ({exc})", stacklevel=4)
+            warnings.warn(
+                f"{os.fspath(path)}:{n}: skipped a line that is not valid JSON ({exc})", stacklevel=4
+            )
     return values
 
 
-def read_lines(path: os.PathLike[str] | str) -> Iterator[list[Any]]:
-    """Yield the decoded JSON values of a JSONL file, one list per block of about 8 MiB.
+def read_lines(path: os.PathLike[str] | str, *, typed: bool = True) -> Iterator[list[Any]]:
+    """Yield the decoded lines of a JSONL file, one list per block of about 8 MiB.
 
-    Empty lines are skipped; a line that is not valid JSON is skipped with a warning naming the
-    file and its 1-based line number.
+    With msgspec installed (and ``typed``), a block decodes in one call into :data:`LINE_TYPE`
+    structs holding only the fields the frame needs; a block that does not fit those types, or
+    holds a bad line, falls back to orjson dicts. Empty lines are skipped; a line that is not
+    valid JSON is skipped with a warning naming the file and its 1-based line number.
     """
+    decoder = _typed_decoder() if typed else None
     line_no = 1
     tail = b""
     with open(path, "rb") as fh:
@@ -78,10 +81,71 @@ def read_lines(path: os.PathLike[str] | str) -> Iterator[list[Any]]:
                 tail += chunk
                 continue
             block, tail = tail + chunk[:cut], chunk[cut + 1 :]
-            yield _decode_block(block, path, line_no)
+            yield _decode_typed(decoder, block) or _decode_block(block, path, line_no)
             line_no += block.count(b"\n") + 1
     if tail.strip():
-        yield _decode_block(tail, path, line_no)
+        yield _decode_typed(decoder, tail) or _decode_block(tail, path, line_no)
+
+
+# --------------------------------------------------------------------------- optional msgspec path
+
+_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens")
+_DECODER: list[Any] = []  # [decoder or None], built on first use
+
+
+def _typed_decoder() -> Any:
+    """A msgspec decoder for output lines, or None when msgspec is not installed.
+
+    Measured on 200,000 chat lines: orjson builds every dict and string of every line (about
+    2.7 us a line); msgspec decodes into structs with only the fields below, skipping the rest
+    without building it, in about half the time. Unknown fields are ignored, unexpected types
+    raise, and that block is then decoded by orjson instead, so the typed path never changes a row.
+    """
+    if not _DECODER:
+        try:
+            msgspec: Any = importlib.import_module("msgspec")
+        except ImportError:
+            _DECODER.append(None)
+            return None
+
+        # omit_defaults: to_builtins() then gives the dict orjson would have given, minus the
+        # fields nobody reads, so extract() sees the same values on both paths. defstruct, not
+        # class statements: string annotations (PEP 563) could not see these local names.
+        def struct(name: str, fields: dict[str, Any]) -> Any:
+            return msgspec.defstruct(name, [(k, t, None) for k, t in fields.items()], omit_defaults=True)
+
+        anything = dict.fromkeys
+        message = struct("Message", anything(("content", "refusal"), Any))
+        choice = struct("Choice", {**anything(("index", "text", "finish_reason"), Any), "message": message | None})
+        usage = struct("Usage", anything(_USAGE_KEYS, Any))
+        body = struct(
+            "Body",
+            {
+                **anything(("object", "data", "output", "status", "incomplete_details", "error"), Any),
+                "choices": list[choice] | None,  # type: ignore[valid-type]
+                "usage": usage | None,
+            },
+        )
+        response = struct("Response", {"status_code": Any, "request_id": Any, "body": body | str | None})
+        line = struct("Line", {"custom_id": Any, "error": Any, "response": response | None})
+        _DECODER.append((msgspec.json.Decoder(line).decode_lines, msgspec.to_builtins, msgspec.DecodeError))
+    return _DECODER[0]
+
+
+def _decode_typed(decoder: Any, block: bytes) -> list[Any] | None:
+    if decoder is None:
+        return None
+    decode_lines, _, error = decoder
+    try:
+        values: list[Any] = decode_lines(block)
+    except error:
+        return None
+    return values or None
+
+
+def to_dict(struct: Any) -> Any:
+    """The plain-dict form of a typed line (for :func:`extract`)."""
+    return _typed_decoder()[1](struct)
 
 
 def _int(value: Any) -> int | None:
@@ -130,7 +194,9 @@ def _responses_text(body: dict[str, Any]) -> tuple[str | None, str | None]:
     details = body.get("incomplete_details")
     reason = details.get("reason") if isinstance(details, dict) else None
     # Mapped onto the chat vocabulary so one column means one thing across endpoints.
-    finish = "stop" if status == "completed" else ("length" if reason == "max_output_tokens" else reason or status)
+    finish = (
+        "stop" if status == "completed" else ("length" if reason == "max_output_tokens" else reason or status)
+    )
     return ("".join(parts) if parts else None), finish
 
 
@@ -153,7 +219,11 @@ def _success(body: dict[str, Any]) -> tuple[str | None, str | None, Any, str | N
         return _str(c0.get("text")), finish, None, None, None
     data = body.get("data")
     if body.get("object") == "list" and isinstance(data, list):
-        vectors = [np.asarray(d["embedding"], dtype=np.float64) for d in data if isinstance(d, dict) and "embedding" in d]
+        vectors = [
+            np.asarray(d["embedding"], dtype=np.float64)
+            for d in data
+            if isinstance(d, dict) and "embedding" in d
+        ]
         # One input per request (what build_requests writes) gives one vector; a request with
         # several inputs keeps them all, in input order, rather than silently dropping some.
         embedding = vectors[0] if len(vectors) == 1 else (vectors or None)
@@ -191,16 +261,64 @@ def extract(line: Any) -> Fields | None:
         status = _ENDED.get(str(code), "failed")
         if code is None and status_code is not None and status_code >= 400:
             code, message = _http_error(body, status_code)
-        return (cid, status, status_code, None, None, None, None, None, _str(code) or "error", _str(message), request_id, None)
+        return (
+            cid,
+            status,
+            status_code,
+            None,
+            None,
+            None,
+            None,
+            None,
+            _str(code) or "error",
+            _str(message),
+            request_id,
+            None,
+        )
     if status_code is not None and status_code >= 400:
         code, message = _http_error(body, status_code)
-        return (cid, "failed", status_code, None, None, *_usage(body if isinstance(body, dict) else {}), code, message, request_id, None)
+        return (
+            cid,
+            "failed",
+            status_code,
+            None,
+            None,
+            *_usage(body if isinstance(body, dict) else {}),
+            code,
+            message,
+            request_id,
+            None,
+        )
     if not isinstance(body, dict):
         # No answer to show: calling it completed would hide a lost row from retry_failed.
         what = "no response" if not resp else "a response without a body"
-        return (cid, "failed", status_code, None, None, None, None, None, "missing_body", f"the line has {what}", request_id, None)
+        return (
+            cid,
+            "failed",
+            status_code,
+            None,
+            None,
+            None,
+            None,
+            None,
+            "missing_body",
+            f"the line has {what}",
+            request_id,
+            None,
+        )
     content, finish, embedding, code, message = _success(body)
-    return (cid, "completed", status_code, content, finish, *_usage(body), code, message, request_id, embedding)
+    return (
+        cid,
+        "completed",
+        status_code,
+        content,
+        finish,
+        *_usage(body),
+        code,
+        message,
+        request_id,
+        embedding,
+    )
 
 
 # --------------------------------------------------------------------------- JSON schema subset
@@ -248,7 +366,9 @@ def _resolve(ref: str, root: dict[str, Any]) -> dict[str, Any]:
     return node if isinstance(node, dict) else {}
 
 
-def validate(value: Any, schema: dict[str, Any], root: dict[str, Any] | None = None, path: str = "$") -> str | None:
+def validate(
+    value: Any, schema: dict[str, Any], root: dict[str, Any] | None = None, path: str = "$"
+) -> str | None:
     """The first way ``value`` breaks ``schema`` as a short message, or None when it conforms.
 
     Examples

@@ -42,7 +42,9 @@ def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts: keep text, mark the rest
-        return " ".join(p.get("text", f"[{p.get('type', 'part')}]") if isinstance(p, dict) else str(p) for p in content)
+        return " ".join(
+            p.get("text", f"[{p.get('type', 'part')}]") if isinstance(p, dict) else str(p) for p in content
+        )
     return "" if content is None else str(content)
 
 
@@ -52,7 +54,12 @@ def request_text(body: dict[str, Any]) -> str:
     if isinstance(body.get("instructions"), str):
         parts.append(body["instructions"])
     msgs = body.get("messages")
-    if msgs is None and isinstance(body.get("input"), list) and body["input"] and isinstance(body["input"][0], dict):
+    if (
+        msgs is None
+        and isinstance(body.get("input"), list)
+        and body["input"]
+        and isinstance(body["input"][0], dict)
+    ):
         msgs = body["input"]
     if isinstance(msgs, list):
         parts += [_content_text(m.get("content")) for m in msgs if isinstance(m, dict)]
@@ -75,17 +82,20 @@ def _excerpt(body: dict[str, Any]) -> str:
 
 
 def preview(lines: Iterator[bytes], n: int) -> pd.DataFrame:
-    rows = []
+    rows: list[dict[str, Any]] = []
     for line in lines:
         if len(rows) >= n:
             break
         obj = orjson.loads(line)
-        rows.append({"custom_id": obj["custom_id"], "prompt": _excerpt(obj.get("body") or {}), "bytes": len(line)})
-    return pd.DataFrame(rows, columns=["custom_id", "prompt", "bytes"])
+        rows.append(
+            {"custom_id": obj["custom_id"], "prompt": _excerpt(obj.get("body") or {}), "bytes": len(line)}
+        )
+    frame: pd.DataFrame = pd.DataFrame(rows, columns=["custom_id", "prompt", "bytes"])
+    return frame
 
 
 def _examples(reqs: BatchRequests, n: int = 3) -> list[str]:
-    out = []
+    out: list[str] = []
     for line in reqs.iter_lines():
         if len(out) >= n:
             break

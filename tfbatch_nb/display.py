@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover - the snapshot is only read through attrib
     from .status import Snapshot
 
 __all__ = [
+    "PANEL_CSS",
     "STATUS_COLORS",
     "badge_html",
     "done_html",
@@ -39,6 +40,7 @@ __all__ = [
 
 #: Badge colour per SDK status; anything else a gateway invents gets :data:`_UNKNOWN_COLOR`.
 STATUS_COLORS: dict[str, str] = {
+    "pending": "#8c959f",
     "validating": "#8250df",
     "in_progress": "#0969da",
     "finalizing": "#1b7c83",
@@ -60,6 +62,18 @@ _FONT = (
 _MONO = (
     "font-family:var(--jp-code-font-family, ui-monospace, SFMono-Regular, Menlo, monospace);font-size:12px"
 )
+
+# Scoped to the panel's root class: slimmer, rounded progress bars and compact labels. The HTML
+# widget renders its value as-is (no sanitizer), so a <style> element is the one way to reach
+# the DOM of IntProgress and Button views without a front-end extension.
+PANEL_CSS = """<style>
+.tfbatch-panel .widget-hprogress { height: 18px; }
+.tfbatch-panel .widget-hprogress .progress { height: 10px; border-radius: 5px; margin-top: 4px; }
+.tfbatch-panel .widget-hprogress .widget-label { width: 48px; font-size: 12px; opacity: 0.75; }
+.tfbatch-panel .tfbatch-buttons { margin-top: 4px; gap: 6px; }
+.tfbatch-panel .tfbatch-buttons .jupyter-button { border-radius: 4px; }
+.tfbatch-panel .widget-html-content { line-height: 1.45; }
+</style>"""
 
 
 def _e(value: object) -> str:
@@ -174,9 +188,11 @@ def sparkline_svg(values: Sequence[float], *, width: int = 160, height: int = 28
         f"{pad + i * step:.1f},{height - pad - min(max(v, 0.0), 1.0) * (height - 2 * pad):.1f}"
         for i, v in enumerate(values)
     )
+    area = f"{pad},{height - pad} {pts} {pad + (len(values) - 1) * step:.1f},{height - pad}"
     return (
         f'<svg class="tfbatch-spark" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-label="progress over time"><polyline points="{pts}" fill="none" '
+        f'role="img" aria-label="progress over time"><polygon points="{area}" fill="{_DONE_COLOR}" '
+        f'fill-opacity="0.15" stroke="none"/><polyline points="{pts}" fill="none" '
         f'stroke="{_DONE_COLOR}" stroke-width="1.6" stroke-linejoin="round"/></svg>'
     )
 
@@ -327,12 +343,14 @@ def done_html(s: Snapshot) -> str:
     --------
     >>> done_html(batch.snapshot())  # doctest: +SKIP
     """
-    kind = "success" if s.status == "completed" and not s.failed else "warning"
-    mark = "✓" if kind == "success" else "!"
+    ok = s.status == "completed"
+    head = f"{'✓' if ok else '✕'} Job {_e(s.status)}"
+    if s.failed:
+        head += f' <span style="color:{_FAILED_COLOR}">· {int(s.failed)} failed</span>'
     return (
         f'<div style="{_FONT};font-size:12px;margin-top:2px"><span style="color:'
-        f'{_DONE_COLOR if kind == "success" else status_color(s.status)};font-weight:600">{mark} Job '
-        f'{_e(s.status)}</span><span style="{_MUTED}"> · <code style="{_MONO}">batch.results()</code>'
+        f'{_DONE_COLOR if ok else status_color(s.status)};font-weight:600">{head}</span>'
+        f'<span style="{_MUTED}"> · <code style="{_MONO}">batch.results()</code>'
         f" returns the frame (one row per request, indexed by custom_id)</span></div>"
     )
 

@@ -94,7 +94,12 @@ class Estimate:
         out = [("rows", f"{self.rows:,}"), ("prompt tokens", f"~{self.prompt_tokens:,}"),
                ("output tokens", f"<= {self.output_tokens:,}" if self.output_tokens is not None else "unknown (no max_tokens)")]  # fmt: skip
         if self.batch_cost_usd is not None and self.cost_usd is not None:
-            out.append(("batch cost", f"~${self.batch_cost_usd:,.4f} (standard ${self.cost_usd:,.4f}, {BATCH_DISCOUNT:.0%} off)"))
+            out.append(
+                (
+                    "batch cost",
+                    f"~${self.batch_cost_usd:,.4f} (standard ${self.cost_usd:,.4f}, {BATCH_DISCOUNT:.0%} off)",
+                )
+            )
         else:
             out.append(("batch cost", "unknown"))
         out += [("model", f"{self.model} (priced as {self.price_key})" if self.price_key else str(self.model)),
@@ -132,7 +137,9 @@ def estimate_lines(lines: Iterable[bytes], *, endpoint: str, model: str | None) 
             out = _output_tokens(body)
             out_known = out_known and out is not None
             out_total += out or 0
-    prompt_tokens = math.ceil(chars / CHARS_PER_TOKEN) + _PER_MESSAGE * messages * (endpoint != "/v1/embeddings")
+    prompt_tokens = math.ceil(chars / CHARS_PER_TOKEN) + _PER_MESSAGE * messages * (
+        endpoint != "/v1/embeddings"
+    )
     output_tokens = 0 if endpoint == "/v1/embeddings" else (out_total if out_known else None)
     match = match_price(model)
     if match is None:

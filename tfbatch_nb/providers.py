@@ -179,7 +179,10 @@ class Bedrock(Provider):
     model: str = ""
     kind: ClassVar[str] = "bedrock"
     min_records: ClassVar[int] = 100
-    _HEADERS: ClassVar[dict[str, str]] = {"s3_bucket": "x-tfy-aws-s3-bucket", "model": "x-tfy-aws-bedrock-model"}
+    _HEADERS: ClassVar[dict[str, str]] = {
+        "s3_bucket": "x-tfy-aws-s3-bucket",
+        "model": "x-tfy-aws-bedrock-model",
+    }
 
 
 def resolve(provider: Provider | str | None, *, default: str = "openai-main") -> Provider:

@@ -28,7 +28,14 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from . import _show
-from ._body import BUILD_ENDPOINTS, ENDPOINTS, check_params, normalise_endpoint, response_format_body
+from ._body import (
+    BUILD_ENDPOINTS,
+    ENDPOINTS,
+    check_params,
+    check_sources,
+    normalise_endpoint,
+    response_format_body,
+)
 from ._build import MAX_EMBEDDING_INPUTS, BuildSpec, encode_frames, find_duplicates
 from ._jsonl import Spool, raise_rows
 from ._load import file_lines, load_lines
@@ -87,7 +94,7 @@ class RequestPart:
         True
         """
         name = f"part-{self.index + 1:03d}.jsonl"
-        return self._spool.open(self._start, self._end, name)  # type: ignore[return-value]
+        return self._spool.open(self._start, self._end, name)
 
     def read_bytes(self) -> bytes:
         """This part's JSONL as bytes (for small parts; prefer :meth:`open` for big ones)."""
@@ -160,7 +167,7 @@ class BatchRequests:
         min_records = self.provider.min_records if self.provider is not None else 1
         if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < min_records:
             # Bedrock refuses a small last shard: move lines from the previous one when it can spare them.
-            (a, b), (_, c) = bounds[-2], bounds[-1]
+            a, c = bounds[-2][0], bounds[-1][1]
             cut = c - min_records
             if cut - a >= min_records:
                 bounds[-2:] = [(a, cut), (cut, c)]
@@ -222,7 +229,9 @@ class BatchRequests:
         wanted = {str(c) for c in custom_ids}
         unknown = wanted.difference(self.custom_ids)
         if unknown:
-            raise BatchInputError(f"subset(): unknown custom_ids {sorted(unknown)[:5]} ({len(unknown)} in all)")
+            raise BatchInputError(
+                f"subset(): unknown custom_ids {sorted(unknown)[:5]} ({len(unknown)} in all)"
+            )
         if not wanted:
             raise BatchInputError("subset(): empty input, no custom_ids given")
         keep = ((f"line {i}", line) for i, (cid, line) in enumerate(zip(self.custom_ids, self.iter_lines(), strict=True), 1) if cid in wanted)  # fmt: skip
@@ -237,7 +246,7 @@ class BatchRequests:
         >>> import pandas as pd
         >>> build_requests(pd.DataFrame({"t": ["hello"]}), model="m", prompt="Say {t}").preview()
           custom_id     prompt  bytes
-        0         0  Say hello    115
+        0         0  Say hello    135
         """
         return _show.preview(self._spool.iter_lines(), n)
 
@@ -250,7 +259,7 @@ class BatchRequests:
         >>> est = build_requests(pd.DataFrame({"t": ["a" * 400]}), model="openai-main/gpt-4o-mini",
         ...                      prompt="{t}", max_tokens=10).estimate()
         >>> est.prompt_tokens, est.output_tokens
-        (107, 10)
+        (104, 10)
         """
         from .estimate import estimate_lines
 
@@ -279,9 +288,10 @@ class BatchRequests:
             for part, name in zip(self.parts, names, strict=True):
                 fd, tmp = tempfile.mkstemp(prefix=f".{name.name}.", suffix=".tmp", dir=name.parent)
                 temps.append(tmp)
-                with os.fdopen(fd, "wb") as out:
-                    for block in self._spool.iter_blocks(part._start, part._end):
-                        out.write(block)
+                try:
+                    self._spool.copy_to(fd, part._start, part._end)
+                finally:
+                    os.close(fd)
             # Rename only after every part is complete, so a failure leaves no half-written set.
             for tmp, name in zip(temps, names, strict=True):
                 os.replace(tmp, name)
@@ -382,11 +392,13 @@ def build_requests(
     """
     ep = normalise_endpoint(endpoint, embeddings=input is not None, allowed=BUILD_ENDPOINTS)
     if not isinstance(model, str) or not model.strip():
-        raise BatchInputError(f"model= must be a non-empty catalog id like 'openai-main/gpt-4o-mini', got {model!r}")
+        raise BatchInputError(
+            f"model= must be a non-empty catalog id like 'openai-main/gpt-4o-mini', got {model!r}"
+        )
     for name, value in (("max_lines", max_lines), ("max_bytes", max_bytes)):
         if not isinstance(value, int | np.integer) or value < 1:
             raise BatchInputError(f"{name}= must be a positive integer, got {value!r}")
-    _check_sources(ep, prompt=prompt, messages=messages, system=system, input=input)
+    check_sources(ep, prompt=prompt, messages=messages, system=system, input=input)
     extra, schema = response_format_body(response_format, ep)
     prov = resolve(provider) if provider is not None else None
     spec = BuildSpec(endpoint=ep, model=model, prompt=prompt, messages=messages, system=system, input=input,
@@ -404,22 +416,3 @@ def build_requests(
     for message in spec.warnings:
         warnings.warn(message, UserWarning, stacklevel=2)
     return reqs
-
-
-def _check_sources(ep: str, *, prompt: Any, messages: Any, system: Any, input: Any) -> None:
-    given = [n for n, v in (("prompt", prompt), ("messages", messages), ("input", input)) if v is not None]
-    if len(given) != 1:
-        need = {"/v1/embeddings": "input= (or prompt=)", "/v1/completions": "prompt= (or input=)"}.get(
-            ep, "prompt= or messages=")  # fmt: skip
-        raise BatchInputError(f"{ep} needs exactly one of {need}; got {', '.join(given) or 'none'}")
-    if prompt is not None and not isinstance(prompt, str):
-        raise BatchInputError(f"prompt= must be a str.format template, got {type(prompt).__name__}")
-    if input is not None and not isinstance(input, str):
-        raise BatchInputError(f"input= must name a column, got {type(input).__name__}")
-    if messages is not None and not (isinstance(messages, str) or callable(messages)):
-        raise BatchInputError("messages= must name a column or be a callable row -> messages")
-    if messages is not None and ep in ("/v1/embeddings", "/v1/completions"):
-        raise BatchInputError(f"messages= is not supported by {ep}")
-    if system is not None and (ep in ("/v1/embeddings", "/v1/completions") or not isinstance(system, str)):
-        raise BatchInputError(f"system= must be a str and is not supported by {ep}" if isinstance(system, str)
-                              else f"system= must be a str, got {type(system).__name__}")  # fmt: skip

@@ -49,13 +49,11 @@ def available() -> bool:
     >>> widgets.available()  # in a plain Python process
     False
     """
-    if "IPython" not in sys.modules:  # not inside IPython at all: skip every import
+    ipython = sys.modules.get("IPython")
+    if ipython is None:  # not inside IPython at all
         return False
-    try:
-        from IPython import get_ipython
-    except ImportError:  # pragma: no cover - ipywidgets itself needs IPython
-        return False
-    kernel = getattr(get_ipython(), "kernel", None)
+    get_ipython: Any = getattr(ipython, "get_ipython", None)
+    kernel = getattr(get_ipython() if get_ipython else None, "kernel", None)
     return getattr(kernel, "comm_manager", None) is not None
 
 
@@ -151,6 +149,7 @@ class StatusPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         self._terminal_seen = False
 
         self.header = w.HTML()
+        self.style = w.HTML(display.PANEL_CSS, layout=w.Layout(display="none"))
         self.header.add_class("tfbatch-header")
         self.progress = w.IntProgress(value=0, min=0, max=1, description="done", bar_style="info")
         self.progress.add_class("tfbatch-progress")
@@ -179,7 +178,16 @@ class StatusPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         self.output.add_class("tfbatch-output")
         self.buttons = w.HBox([self.refresh_button, self.cancel_button, self.load_button])
         self.buttons.add_class("tfbatch-buttons")
-        rows = [self.header, self.progress, self.failed_bar, self.stats, self.parts, self.error, self.message]
+        rows = [
+            self.style,
+            self.header,
+            self.progress,
+            self.failed_bar,
+            self.stats,
+            self.parts,
+            self.error,
+            self.message,
+        ]
         super().__init__(
             [*rows, self.buttons, self.summary, self.output],
             layout=w.Layout(

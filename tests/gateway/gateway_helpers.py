@@ -24,7 +24,12 @@ def make_client(gw: LocalGateway, *, provider: str = "openai-main", **options: A
 
 def chat_line(i: int | str, text: str | None = None, *, model: str = MODEL, **body: Any) -> dict[str, Any]:
     messages = [{"role": "user", "content": text if text is not None else f"Say something about item {i}"}]
-    return {"custom_id": str(i), "method": "POST", "url": CHAT, "body": {"model": model, "messages": messages, **body}}
+    return {
+        "custom_id": str(i),
+        "method": "POST",
+        "url": CHAT,
+        "body": {"model": model, "messages": messages, **body},
+    }
 
 
 def jsonl(lines: Sequence[dict[str, Any] | str | bytes]) -> bytes:
@@ -50,7 +55,9 @@ def submit(
     return client.batches.create(input_file_id=file_id, endpoint=endpoint, completion_window="24h", **kw)  # type: ignore[arg-type]
 
 
-def wait(client: openai.OpenAI, batch_id: str, *, until: Sequence[str] = TERMINAL, timeout: float = 60) -> Any:
+def wait(
+    client: openai.OpenAI, batch_id: str, *, until: Sequence[str] = TERMINAL, timeout: float = 60
+) -> Any:
     """Poll (politely) until the batch reaches one of ``until``; fail the test on timeout."""
     deadline = time.monotonic() + timeout
     while True:

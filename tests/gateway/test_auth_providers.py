@@ -22,7 +22,12 @@ BEDROCK = {"x-tfy-aws-s3-bucket": "my-bucket", "x-tfy-aws-bedrock-model": "bedro
 
 def test_auth_required(gw: LocalGateway) -> None:
     for key in ("wrong", "x" * 200):
-        client = openai.OpenAI(base_url=gw.url, api_key=key, max_retries=0, default_headers={"x-tfy-provider-name": "openai-main"})
+        client = openai.OpenAI(
+            base_url=gw.url,
+            api_key=key,
+            max_retries=0,
+            default_headers={"x-tfy-provider-name": "openai-main"},
+        )
         with pytest.raises(openai.AuthenticationError) as info:
             client.files.list()
         assert info.value.code == "invalid_api_key"
@@ -42,7 +47,11 @@ def test_key_never_in_repr(gw: LocalGateway) -> None:
 
 def test_provider_header_required(gw: LocalGateway) -> None:
     bare = openai.OpenAI(base_url=gw.url, api_key=gw.api_key, max_retries=0)
-    for call in (lambda: bare.files.list(), lambda: bare.batches.list(), lambda: bare.files.create(file=b"x", purpose="batch")):
+    for call in (
+        lambda: bare.files.list(),
+        lambda: bare.batches.list(),
+        lambda: bare.files.create(file=b"x", purpose="batch"),
+    ):
         with pytest.raises(openai.BadRequestError) as info:
             call()
         assert "x-tfy-provider-name" in info.value.message
@@ -57,7 +66,11 @@ def test_provider_header_required(gw: LocalGateway) -> None:
 
 @pytest.mark.parametrize(
     ("provider", "headers"),
-    [("azure-main", {"x-tfy-azure-api-version": "2024-10-21"}), ("google-main", VERTEX), ("bedrock-main", BEDROCK)],
+    [
+        ("azure-main", {"x-tfy-azure-api-version": "2024-10-21"}),
+        ("google-main", VERTEX),
+        ("bedrock-main", BEDROCK),
+    ],
 )
 def test_each_provider_needs_its_headers(gw: LocalGateway, provider: str, headers: dict[str, str]) -> None:
     for missing in headers:
@@ -76,7 +89,9 @@ def test_azure_flow(gw: LocalGateway) -> None:
 
 def test_vertex_lines_may_omit_routing(gw: LocalGateway) -> None:
     client = make_client(gw, provider="google-main", headers=VERTEX)
-    lines = [{"custom_id": str(i), "body": {"messages": [{"role": "user", "content": f"q{i}"}]}} for i in range(3)]
+    lines = [
+        {"custom_id": str(i), "body": {"messages": [{"role": "user", "content": f"q{i}"}]}} for i in range(3)
+    ]
     done = run(client, lines)
     assert done.status == "completed" and done.model == "google-main/gemini-2.0-flash"
     bodies = [line["response"]["body"] for line in read_lines(client, done.output_file_id)]

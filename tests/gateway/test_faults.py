@@ -48,7 +48,9 @@ def test_drop_on_create_still_creates_the_batch(gw: LocalGateway) -> None:
     file_id = upload(client, [chat_line(1)])
     gw.set_faults(["drop@POST /batches=1#1"])
     with pytest.raises(openai.APIConnectionError):
-        client.batches.create(input_file_id=file_id, endpoint=CHAT, completion_window="24h", metadata={"req": "abc"})
+        client.batches.create(
+            input_file_id=file_id, endpoint=CHAT, completion_window="24h", metadata={"req": "abc"}
+        )
     # the answer was lost, the batch was not: a client reconciles via metadata + list
     found = [b for b in client.batches.list() if (b.metadata or {}).get("req") == "abc"]
     assert len(found) == 1 and wait(client, found[0].id).status == "completed"
@@ -74,7 +76,12 @@ def test_fail_fault_fails_validation(gw: LocalGateway) -> None:
     client = make_client(gw)
     done = run(client, [chat_line(1)])
     assert done.status == "failed" and done.errors.data[0].code == "validation_failed"
-    emb = {"custom_id": "e", "method": "POST", "url": "/v1/embeddings", "body": {"model": "openai-main/e", "input": "x"}}
+    emb = {
+        "custom_id": "e",
+        "method": "POST",
+        "url": "/v1/embeddings",
+        "body": {"model": "openai-main/e", "input": "x"},
+    }
     assert run(client, [emb], endpoint="/v1/embeddings").status == "completed"  # route does not match
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import openai
 import orjson
 import pytest
+from gateway_helpers import CHAT, MODEL, chat_line, jsonl, make_client, read_lines, run, submit, upload, wait
 
 from tfbatch_nb.gateway import LocalGateway
-
-from gateway_helpers import CHAT, MODEL, chat_line, jsonl, make_client, read_lines, run, submit, upload, wait
 
 
 def test_guide_four_steps(client: openai.OpenAI) -> None:
     # 1. upload, 2. create (job_name via extra_body), 3. poll, 4. download
-    lines = [chat_line(i, f"Classify the sentiment of this review: {t}") for i, t in enumerate(["I love it", "awful"])]
+    lines = [
+        chat_line(i, f"Classify the sentiment of this review: {t}")
+        for i, t in enumerate(["I love it", "awful"])
+    ]
     file = client.files.create(file=("reviews.jsonl", jsonl(lines)), purpose="batch")
     assert file.object == "file" and file.purpose == "batch" and file.filename == "reviews.jsonl"
     batch = client.batches.create(
@@ -27,11 +29,17 @@ def test_guide_four_steps(client: openai.OpenAI) -> None:
     assert batch.model_extra and batch.model_extra["job_name"] == "reviews-v1"
     done = wait(client, batch.id)
     assert done.status == "completed"
-    assert done.request_counts is not None and (done.request_counts.total, done.request_counts.completed) == (2, 2)
+    assert done.request_counts is not None and (done.request_counts.total, done.request_counts.completed) == (
+        2,
+        2,
+    )
     assert done.model == MODEL and done.error_file_id is None
     for stamp in ("created_at", "in_progress_at", "finalizing_at", "completed_at", "expires_at"):
         assert isinstance(getattr(done, stamp), int)
-    assert done.usage is not None and done.usage.total_tokens == done.usage.input_tokens + done.usage.output_tokens
+    assert (
+        done.usage is not None
+        and done.usage.total_tokens == done.usage.input_tokens + done.usage.output_tokens
+    )
     out = {line["custom_id"]: line for line in read_lines(client, done.output_file_id)}
     assert set(out) == {"0", "1"}
     line = out["0"]
@@ -80,10 +88,12 @@ def test_streamed_content_of_a_large_file(client: openai.OpenAI) -> None:
 
 def test_batch_pagination(client: openai.OpenAI) -> None:
     file_id = upload(client, [chat_line(1)])
-    ids = [client.batches.create(input_file_id=file_id, endpoint=CHAT, completion_window="24h").id for _ in range(5)]
+    ids = [
+        client.batches.create(input_file_id=file_id, endpoint=CHAT, completion_window="24h").id
+        for _ in range(5)
+    ]
     page = client.batches.list(limit=2)
     assert [b.id for b in page.data] == ids[::-1][:2] and page.has_more
-    assert page.model_extra is not None or True  # first_id / last_id are on the raw page
     raw = client.batches.with_raw_response.list(limit=2).http_response.json()
     assert raw["first_id"] == ids[4] and raw["last_id"] == ids[3] and raw["has_more"] is True
     every = [b.id for b in client.batches.list(limit=2)]  # iterating follows `after`
@@ -120,7 +130,9 @@ def test_batch_not_found_and_create_errors(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError):
         client.batches.create(input_file_id=other, endpoint=CHAT, completion_window="24h")
     with pytest.raises(openai.BadRequestError):  # not JSON at all
-        client.post("/batches", body=None, cast_to=object, options={"headers": {"content-type": "application/json"}})
+        client.post(
+            "/batches", body=None, cast_to=object, options={"headers": {"content-type": "application/json"}}
+        )
 
 
 def test_output_and_both_files_when_some_lines_fail(gw: LocalGateway) -> None:
@@ -132,13 +144,18 @@ def test_output_and_both_files_when_some_lines_fail(gw: LocalGateway) -> None:
     assert 0 < counts.failed < 40
     errors = read_lines(client, done.error_file_id)
     assert len(errors) == counts.failed
-    assert all(e["response"]["status_code"] == 500 and e["response"]["body"]["error"]["code"] == "line_error" for e in errors)
+    assert all(
+        e["response"]["status_code"] == 500 and e["response"]["body"]["error"]["code"] == "line_error"
+        for e in errors
+    )
     assert len(read_lines(client, done.output_file_id)) == counts.completed
 
 
 def test_routes_answer_under_v1_too(gw: LocalGateway) -> None:
     client = openai.OpenAI(
-        base_url=gw.url.replace("/api/llm", "/v1"), api_key=gw.api_key, default_headers={"x-tfy-provider-name": "openai-main"}
+        base_url=gw.url.replace("/api/llm", "/v1"),
+        api_key=gw.api_key,
+        default_headers={"x-tfy-provider-name": "openai-main"},
     )
     assert run(client, [chat_line(1)]).status == "completed"
     submit(client, [chat_line(2)])

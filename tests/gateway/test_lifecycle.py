@@ -159,5 +159,7 @@ def test_callable_responder_and_http_errors() -> None:
         assert errors["b"]["response"]["status_code"] == 400 and errors["b"]["error"] is None
         assert errors["b"]["response"]["body"]["error"]["code"] == "content_filter"
         assert errors["c"]["response"] is None and errors["c"]["error"]["code"] == "responder_error"
-        reply = client.chat.completions.create(model="openai-main/x", messages=[{"role": "user", "content": "yo"}])
+        reply = client.chat.completions.create(
+            model="openai-main/x", messages=[{"role": "user", "content": "yo"}]
+        )
         assert reply.choices[0].message.content == "YO"

@@ -22,7 +22,10 @@ CASES: dict[str, tuple[list[Any], list[tuple[str, int | None]]]] = {
     "invalid json": ([chat_line(1), '{"custom_id": "2",'], [("invalid_json", 2)]),
     "empty line": ([chat_line(1), "", chat_line(3)], [("empty_line", 2)]),
     "not an object": ([chat_line(1), "[1, 2]"], [("invalid_request", 2)]),
-    "missing custom_id": ([chat_line(1), {k: v for k, v in chat_line(2).items() if k != "custom_id"}], [("missing_custom_id", 2)]),
+    "missing custom_id": (
+        [chat_line(1), {k: v for k, v in chat_line(2).items() if k != "custom_id"}],
+        [("missing_custom_id", 2)],
+    ),
     "duplicate custom_id": ([chat_line(1), chat_line(2), chat_line(1)], [("duplicate_custom_id", 3)]),
     "method": ([chat_line(1), {**chat_line(2), "method": "GET"}], [("invalid_method", 2)]),
     "url": ([chat_line(1), {**chat_line(2), "url": "/v1/embeddings"}], [("mismatched_url", 2)]),
@@ -47,7 +50,9 @@ def test_invalid_file(client: openai.OpenAI, case: str) -> None:
 
 def test_empty_file(client: openai.OpenAI) -> None:
     file_id = client.files.create(file=("empty.jsonl", b""), purpose="batch").id
-    batch = wait(client, client.batches.create(input_file_id=file_id, endpoint=CHAT, completion_window="24h").id)
+    batch = wait(
+        client, client.batches.create(input_file_id=file_id, endpoint=CHAT, completion_window="24h").id
+    )
     assert _errors(batch) == [("empty_file", None)]
 
 
@@ -67,7 +72,15 @@ def test_limits() -> None:
         assert _errors(run(client, [chat_line(i) for i in range(4)])) == [("too_many_requests", 4)]
         big = [chat_line(i, "x" * 900) for i in range(3)]
         assert _errors(run(client, big)) == [("file_too_large", None)]
-        emb = [{"custom_id": str(i), "method": "POST", "url": EMB, "body": {"model": "openai-main/e", "input": ["a", "b", "c"]}} for i in range(2)]
+        emb = [
+            {
+                "custom_id": str(i),
+                "method": "POST",
+                "url": EMB,
+                "body": {"model": "openai-main/e", "input": ["a", "b", "c"]},
+            }
+            for i in range(2)
+        ]
         assert _errors(run(client, emb, endpoint=EMB)) == [("too_many_embedding_inputs", None)]
         assert run(client, emb[:1], endpoint=EMB).status == "completed"
 

@@ -20,4 +20,13 @@ from .faults import Fault, parse_fault
 from .responders import Forwarder, Responder, ResponderError
 from .server import LocalGateway, serve
 
-__all__ = ["Fault", "Forwarder", "Limits", "LocalGateway", "Responder", "ResponderError", "parse_fault", "serve"]
+__all__ = [
+    "Fault",
+    "Forwarder",
+    "Limits",
+    "LocalGateway",
+    "Responder",
+    "ResponderError",
+    "parse_fault",
+    "serve",
+]

@@ -94,7 +94,9 @@ async def _body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _provider(state: State, request: Request, *, create: bool, required: bool = True) -> ProviderIntegration | None:
+def _provider(
+    state: State, request: Request, *, create: bool, required: bool = True
+) -> ProviderIntegration | None:
     """The integration named by ``x-tfy-provider-name``; on creates, check its extra headers too."""
     name = request.headers.get("x-tfy-provider-name")
     if not name:
@@ -126,7 +128,7 @@ def _provider(state: State, request: Request, *, create: bool, required: bool = 
     return integration
 
 
-def build_router(state: State) -> APIRouter:  # noqa: C901 - one closure per route reads best here
+def build_router(state: State) -> APIRouter:
     """The API routes, to be mounted under each prefix."""
     router = APIRouter()
     store, runner = state.store, state.runner
@@ -141,7 +143,9 @@ def build_router(state: State) -> APIRouter:  # noqa: C901 - one closure per rou
     async def upload_file(request: Request) -> Response:
         _provider(state, request, create=True)
         try:
-            form = await request.form(max_files=2, max_fields=20, max_part_size=state.limits.max_bytes + (1 << 20))
+            form = await request.form(
+                max_files=2, max_fields=20, max_part_size=state.limits.max_bytes + (1 << 20)
+            )
         except Exception as exc:  # malformed multipart: the parser's message says what is wrong
             raise ApiError(400, f"Could not parse the multipart upload: {exc}") from None
         try:
@@ -158,7 +162,9 @@ def build_router(state: State) -> APIRouter:  # noqa: C901 - one closure per rou
             else:
                 raise ApiError(400, "Missing required multipart field 'file'.", param="file")
             provider = request.headers.get("x-tfy-provider-name")
-            obj = await run_in_threadpool(store.add_file, src, filename=filename, purpose=purpose, provider=provider)
+            obj = await run_in_threadpool(
+                store.add_file, src, filename=filename, purpose=purpose, provider=provider
+            )
         finally:
             await form.close()
         return _json(obj)
@@ -193,7 +199,9 @@ def build_router(state: State) -> APIRouter:  # noqa: C901 - one closure per rou
         _provider(state, request, create=False)
         obj = file_or_404(file_id)
         # FileResponse streams from disk in chunks: a 200k-line output is never held in memory.
-        return FileResponse(store.file_path(file_id), media_type="application/octet-stream", filename=obj["filename"])
+        return FileResponse(
+            store.file_path(file_id), media_type="application/octet-stream", filename=obj["filename"]
+        )
 
     @router.post("/batches")
     async def create_batch(request: Request) -> Response:
@@ -208,7 +216,7 @@ def build_router(state: State) -> APIRouter:  # noqa: C901 - one closure per rou
         _provider(state, request, create=False)
         limit = _int_param(request, "limit", 20, 1, 100)
         after = request.query_params.get("after")
-        page = runner.list(after=after, limit=limit)
+        page = runner.list_batches(after=after, limit=limit)
         if page is None:
             raise ApiError(400, f"Invalid 'after': no batch {after!r}.", param="after")
         return _page(*page)
@@ -218,7 +226,9 @@ def build_router(state: State) -> APIRouter:  # noqa: C901 - one closure per rou
         _provider(state, request, create=False)
         obj = runner.get(batch_id)
         if obj is None:
-            raise ApiError(404, f"No batch found with id '{batch_id}'.", param="batch_id", code="batch_not_found")
+            raise ApiError(
+                404, f"No batch found with id '{batch_id}'.", param="batch_id", code="batch_not_found"
+            )
         return _json(obj)
 
     @router.post("/batches/{batch_id}/cancel")
@@ -229,11 +239,15 @@ def build_router(state: State) -> APIRouter:  # noqa: C901 - one closure per rou
         except ValueError as exc:
             raise ApiError(400, str(exc), param="batch_id", code="batch_not_cancellable") from None
         if obj is None:
-            raise ApiError(404, f"No batch found with id '{batch_id}'.", param="batch_id", code="batch_not_found")
+            raise ApiError(
+                404, f"No batch found with id '{batch_id}'.", param="batch_id", code="batch_not_found"
+            )
         return _json(obj)
 
     for path, endpoint in REALTIME.items():
-        router.add_api_route(path, _realtime_route(state, endpoint), methods=["POST"], name=f"realtime {path}")
+        router.add_api_route(
+            path, _realtime_route(state, endpoint), methods=["POST"], name=f"realtime {path}"
+        )
     return router
 
 
@@ -242,7 +256,9 @@ def _realtime_route(state: State, endpoint: str) -> Any:
         _provider(state, request, create=False, required=False)
         body = await _body(request)
         if body.get("stream"):
-            raise ApiError(400, "Streaming is not supported by the local gateway; send stream=false.", param="stream")
+            raise ApiError(
+                400, "Streaming is not supported by the local gateway; send stream=false.", param="stream"
+            )
         problem = check_model(body.get("model"), state.catalog)
         if problem:
             status = 404 if isinstance(body.get("model"), str) and "/" in body["model"] else 400
@@ -250,7 +266,9 @@ def _realtime_route(state: State, endpoint: str) -> Any:
         try:
             result = await run_in_threadpool(responders.call, state.responder, endpoint, body)
         except responders.ResponderError as exc:
-            raise ApiError(exc.status_code, exc.message, type=exc.type, code=exc.code, param=exc.param) from None
+            raise ApiError(
+                exc.status_code, exc.message, type=exc.type, code=exc.code, param=exc.param
+            ) from None
         return _json(result)
 
     return realtime
@@ -264,25 +282,40 @@ def _new_batch(
     if not isinstance(input_file_id, str) or not input_file_id:
         raise ApiError(400, "Missing required parameter 'input_file_id'.", param="input_file_id")
     if not isinstance(endpoint, str) or endpoint not in BATCH_ENDPOINTS:
-        raise ApiError(400, f"Invalid 'endpoint': expected one of {', '.join(BATCH_ENDPOINTS)}.", param="endpoint")
+        raise ApiError(
+            400, f"Invalid 'endpoint': expected one of {', '.join(BATCH_ENDPOINTS)}.", param="endpoint"
+        )
     if body.get("completion_window") != "24h":
-        raise ApiError(400, "Invalid 'completion_window': only '24h' is supported.", param="completion_window")
+        raise ApiError(
+            400, "Invalid 'completion_window': only '24h' is supported.", param="completion_window"
+        )
     metadata = body.get("metadata")
     if metadata is not None:
         ok = isinstance(metadata, dict) and len(metadata) <= 16
-        ok = ok and all(isinstance(k, str) and len(k) <= 64 and isinstance(v, str) and len(v) <= 512 for k, v in metadata.items())
+        ok = ok and all(
+            isinstance(k, str) and len(k) <= 64 and isinstance(v, str) and len(v) <= 512
+            for k, v in metadata.items()
+        )
         if not ok:
             raise ApiError(
-                400, "Invalid 'metadata': at most 16 string pairs, keys <= 64 and values <= 512 characters.", param="metadata"
+                400,
+                "Invalid 'metadata': at most 16 string pairs, keys <= 64 and values <= 512 characters.",
+                param="metadata",
             )
     job_name = body.get("job_name")
     if job_name is not None and not isinstance(job_name, str):
         raise ApiError(400, "Invalid 'job_name': expected a string.", param="job_name")
     file_obj = state.store.get_file(input_file_id)
     if file_obj is None:
-        raise ApiError(404, f"No such File object: {input_file_id}", param="input_file_id", code="file_not_found")
+        raise ApiError(
+            404, f"No such File object: {input_file_id}", param="input_file_id", code="file_not_found"
+        )
     if file_obj.get("purpose") != "batch":
-        raise ApiError(400, f"File {input_file_id} has purpose {file_obj.get('purpose')!r}, not 'batch'.", param="input_file_id")
+        raise ApiError(
+            400,
+            f"File {input_file_id} has purpose {file_obj.get('purpose')!r}, not 'batch'.",
+            param="input_file_id",
+        )
     uploaded_via = state.store.file_provider(input_file_id)
     if uploaded_via and uploaded_via != integration.name:
         raise ApiError(
@@ -321,6 +354,7 @@ def _new_batch(
         "header_model": header_model(integration, request.headers),
         "fail": state.faults.batch_fails(endpoint),
         "expire_fraction": state.faults.expire_fraction(endpoint),
+        "fault_key": state.faults.batch_key(),
     }
     return obj, meta
 
@@ -354,7 +388,9 @@ def create_app(state: State) -> Any:
         return error_response(ApiError(exc.status_code, f"{message} ({request.method} {request.url.path})"))
 
     @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> Response:  # pragma: no cover - a bug, still OpenAI-shaped
+    async def _crash(
+        request: Request, exc: Exception
+    ) -> Response:  # pragma: no cover - a bug, still OpenAI-shaped
         return error_response(ApiError(500, f"Internal error: {type(exc).__name__}", type="server_error"))
 
     return Guard(app, state=state, prefixes=PREFIXES)

@@ -74,7 +74,9 @@ class ProviderIntegration:
 
     def __post_init__(self) -> None:
         if self.kind not in REQUIRED_HEADERS:
-            raise ValueError(f"unknown provider kind {self.kind!r}; expected one of {sorted(REQUIRED_HEADERS)}")
+            raise ValueError(
+                f"unknown provider kind {self.kind!r}; expected one of {sorted(REQUIRED_HEADERS)}"
+            )
         object.__setattr__(self, "required_headers", REQUIRED_HEADERS[self.kind])
 
     @property

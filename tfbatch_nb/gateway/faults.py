@@ -57,7 +57,7 @@ class Fault:
     method: str | None = None
     rate: float = 1.0
     limit: int | None = None
-    fired: int = field(default=0, compare=False)
+    fired: int = field(default=0, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -110,7 +110,9 @@ def parse_fault(spec: str) -> Fault:
         rate = float(rate_text)
         limit = int(limit_text) if hashmark else None
     except ValueError:
-        raise ValueError(f"fault spec {spec!r}: RATE must be a number in [0, 1] and LIMIT an integer") from None
+        raise ValueError(
+            f"fault spec {spec!r}: RATE must be a number in [0, 1] and LIMIT an integer"
+        ) from None
     kind, at, route = left.partition("@")
     method: str | None = None
     route = route.strip()
@@ -145,6 +147,7 @@ class FaultSet:
 
     def __init__(self, faults: Iterable[str | Fault] | str | Fault | None = None, *, seed: int = 0) -> None:
         self.seed = seed
+        self._batches = 0
         self._lock = threading.Lock()
         self.replace(faults)
 
@@ -163,7 +166,7 @@ class FaultSet:
 
     def _draw(self, kinds: frozenset[str], method: str | None, path: str) -> Fault | None:
         with self._lock:
-            for fault, rng in zip(self._faults, self._rngs):
+            for fault, rng in zip(self._faults, self._rngs, strict=True):
                 if fault.kind not in kinds or not fault.matches(method, path):
                     continue
                 if fault.limit is not None and fault.fired >= fault.limit:
@@ -198,11 +201,18 @@ class FaultSet:
             rates = [f.rate for f in self._faults if f.kind == "line_error" and f.matches(None, endpoint)]
         return max(rates, default=0.0)
 
-    def line_fails(self, rate: float, batch_id: str, line_no: int) -> bool:
-        """Order-independent draw for one line: hash of seed, batch and line number."""
+    def batch_key(self) -> str:
+        """A per-batch draw key: the creation ordinal, so reruns with one seed fail the same lines
+        while a retry batch of failed lines (a later ordinal) gets fresh draws."""
+        with self._lock:
+            self._batches += 1
+            return f"b{self._batches}"
+
+    def line_fails(self, rate: float, batch_key: str, line_no: int) -> bool:
+        """Order-independent draw for one line: hash of seed, batch key and line number."""
         if rate <= 0.0:
             return False
         if rate >= 1.0:
             return True
-        digest = hashlib.blake2b(f"{self.seed}:{batch_id}:{line_no}".encode(), digest_size=8).digest()
+        digest = hashlib.blake2b(f"{self.seed}:{batch_key}:{line_no}".encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big") / 2**64 < rate

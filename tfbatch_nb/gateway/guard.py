@@ -42,7 +42,7 @@ class ApiError(Exception):
         status_code: int,
         message: str,
         *,
-        type: str | None = None,  # noqa: A002 - the OpenAI field name
+        type: str | None = None,
         code: str | None = None,
         param: str | None = None,
         headers: dict[str, str] | None = None,
@@ -50,7 +50,9 @@ class ApiError(Exception):
         super().__init__(message)
         self.status_code = status_code
         self.message = message
-        self.type = type or _TYPES.get(status_code, "server_error" if status_code >= 500 else "invalid_request_error")
+        self.type = type or _TYPES.get(
+            status_code, "server_error" if status_code >= 500 else "invalid_request_error"
+        )
         self.code = code
         self.param = param
         self.headers = headers or {}
@@ -59,7 +61,9 @@ class ApiError(Exception):
 def error_response(exc: ApiError) -> Response:
     """The OpenAI-shaped JSON response for ``exc``."""
     body = {"error": {"message": exc.message, "type": exc.type, "code": exc.code, "param": exc.param}}
-    return Response(orjson.dumps(body), status_code=exc.status_code, media_type="application/json", headers=exc.headers)
+    return Response(
+        orjson.dumps(body), status_code=exc.status_code, media_type="application/json", headers=exc.headers
+    )
 
 
 class _QuietDrop(logging.Filter):
@@ -98,32 +102,33 @@ class Guard:
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
-            return await self.app(scope, receive, send)
+            await self.app(scope, receive, send)
+            return
         route = self._route(scope.get("path", ""))
-        if route == "/health":
-            return await _send(Response(b'{"status":"ok"}', media_type="application/json"), scope, receive, send)
-        auth = dict(scope.get("headers") or ()).get(b"authorization", b"")
-        if not secrets.compare_digest(auth, self._key):
-            message = (
-                "Incorrect API key provided."
-                if auth
-                else "Missing bearer token: send 'Authorization: Bearer <your api key>'."
-            )
-            return await _send(error_response(ApiError(401, message, code="invalid_api_key")), scope, receive, send)
+        answer = self._refuse(scope, route)
+        if answer is not None:
+            await answer(scope, receive, send)
+            return
         fault = self.state.faults.http(scope.get("method", "GET"), route)
-        if fault is None:
-            return await self.app(scope, receive, send)
+        if fault is None or fault.kind == "slow":
+            if fault is not None:
+                await asyncio.sleep(self.state.fault_delay)
+            await self.app(scope, receive, send)
+            return
         if fault.kind == "http500":
-            exc = ApiError(500, "The server had an error processing your request (injected fault).", type="server_error")
-            return await _send(error_response(exc), scope, receive, send)
+            exc = ApiError(
+                500, "The server had an error processing your request (injected fault).", type="server_error"
+            )
+            await error_response(exc)(scope, receive, send)
+            return
         if fault.kind == "http429":
             # retry-after-ms is read first by the openai SDK: clients retry after 0.1 s, tests stay fast
             headers = {"retry-after": "1", "retry-after-ms": "100"}
-            exc = ApiError(429, "Rate limit reached (injected fault).", code="rate_limit_exceeded", headers=headers)
-            return await _send(error_response(exc), scope, receive, send)
-        if fault.kind == "slow":
-            await asyncio.sleep(self.state.fault_delay)
-            return await self.app(scope, receive, send)
+            exc = ApiError(
+                429, "Rate limit reached (injected fault).", code="rate_limit_exceeded", headers=headers
+            )
+            await error_response(exc)(scope, receive, send)
+            return
         # drop: do the work, send the status line and headers, then never the body. Uvicorn closes
         # the connection, and the client sees a broken response (a connection error it may retry).
         started = False
@@ -136,6 +141,16 @@ class Guard:
 
         await self.app(scope, receive, half_send)
 
-
-async def _send(response: Response, scope: Any, receive: Any, send: Any) -> None:
-    await response(scope, receive, send)
+    def _refuse(self, scope: Any, route: str) -> Response | None:
+        """The answer for ``/health`` or a request without the right bearer token, else None."""
+        if route == "/health":
+            return Response(b'{"status":"ok"}', media_type="application/json")
+        auth = dict(scope.get("headers") or ()).get(b"authorization", b"")
+        if secrets.compare_digest(auth, self._key):
+            return None
+        message = (
+            "Incorrect API key provided."
+            if auth
+            else "Missing bearer token: send 'Authorization: Bearer <your api key>'."
+        )
+        return error_response(ApiError(401, message, code="invalid_api_key"))

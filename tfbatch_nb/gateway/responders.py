@@ -55,7 +55,9 @@ def as_body(endpoint: str, body: dict[str, Any], answer: Any) -> dict[str, Any]:
         raise TypeError(f"a responder must return a dict or a str, not {type(answer).__name__}")
     # Reuse the simulator's shapes, then put the given text in: one code path for the shapes.
     if endpoint == "/v1/chat/completions":
-        out = simulator.chat_completion({**body, "messages": body.get("messages") or [{"content": ""}], "n": 1})
+        out = simulator.chat_completion(
+            {**body, "messages": body.get("messages") or [{"content": ""}], "n": 1}
+        )
         out["choices"][0]["message"]["content"] = answer
         out["choices"][0]["finish_reason"] = "stop"
     elif endpoint == "/v1/completions":

@@ -180,7 +180,7 @@ class Runner:
                 self.store.save_batch(obj)
             return self._copy(obj)
 
-    def list(self, *, after: str | None, limit: int) -> tuple[list[Obj], bool] | None:
+    def list_batches(self, *, after: str | None, limit: int) -> tuple[list[Obj], bool] | None:
         page = self.store.list_batches(after=after, limit=limit)
         if page is None:
             return None
@@ -209,7 +209,9 @@ class Runner:
             close()
 
     def _spawn(self, batch_id: str) -> None:
-        thread = threading.Thread(target=self._job, args=(batch_id,), name=f"tfbatch-gw-{batch_id}", daemon=True)
+        thread = threading.Thread(
+            target=self._job, args=(batch_id,), name=f"tfbatch-gw-{batch_id}", daemon=True
+        )
         with self._lock:
             self._threads = {k: t for k, t in self._threads.items() if t.is_alive()}
             self._threads[batch_id] = thread
@@ -259,7 +261,12 @@ class Runner:
             pass
         except Exception as exc:  # never let one batch kill the gateway; fail it visibly instead
             log.exception("batch %s crashed", batch_id)
-            error = {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}", "param": None, "line": None}
+            error = {
+                "code": "internal_error",
+                "message": f"{type(exc).__name__}: {exc}",
+                "param": None,
+                "line": None,
+            }
             self._set(obj, "failed", failed_at=int(time.time()), errors={"object": "list", "data": [error]})
 
     def _run(self, obj: Obj, meta: Obj) -> None:
@@ -277,9 +284,15 @@ class Runner:
         integration = self.catalog.get(meta.get("provider", ""))
         if not path.exists() or integration is None:
             what = "input file was deleted" if integration else "provider integration is no longer configured"
-            return self._fail(obj, [{"code": "invalid_file", "message": f"The {what}.", "param": None, "line": None}])
+            return self._fail(
+                obj, [{"code": "invalid_file", "message": f"The {what}.", "param": None, "line": None}]
+            )
         if meta.get("fail"):
-            fault = {"code": "validation_failed", "message": "Validation failed (injected fault).", "param": None}
+            fault = {
+                "code": "validation_failed",
+                "message": "Validation failed (injected fault).",
+                "param": None,
+            }
             return self._fail(obj, [{**fault, "line": None}])
         check = validate_file(
             path,
@@ -304,7 +317,9 @@ class Runner:
             return self._end(obj, out, err, status, done, usage)
         if self._set(obj, "finalizing", finalizing_at=int(time.time())):
             self._wait(self.pace.phase, obj)
-        return self._end(obj, out, err, "cancelled" if obj["status"] == "cancelling" else "completed", done, usage)
+        return self._end(
+            obj, out, err, "cancelled" if obj["status"] == "cancelling" else "completed", done, usage
+        )
 
     def _recover(self, out: _Sink, err: _Sink, usage: list[int]) -> int:
         for record in out.recover():
@@ -315,7 +330,9 @@ class Runner:
             pass
         return out.count + err.count
 
-    def _process(self, obj: Obj, meta: Obj, path: Path, out: _Sink, err: _Sink, done: int, usage: list[int]) -> int:
+    def _process(
+        self, obj: Obj, meta: Obj, path: Path, out: _Sink, err: _Sink, done: int, usage: list[int]
+    ) -> int:
         endpoint, batch_id = obj["endpoint"], obj["id"]
         total = obj["request_counts"]["total"]
         frac = meta.get("expire_fraction")
@@ -327,8 +344,10 @@ class Runner:
         stamp = batch_id.removeprefix("batch_")[:12]
         started, first = time.monotonic(), done
 
+        key = str(meta.get("fault_key", batch_id))
+
         def answer(item: tuple[int, bytes]) -> tuple[bytes, bool, int, int]:
-            return self._answer(endpoint, stamp, header_model, rate, batch_id, *item)
+            return self._answer(endpoint, stamp, header_model, rate, key, *item)
 
         pool = ThreadPoolExecutor(self.concurrency) if self.concurrency > 1 else None
         chunk = self.concurrency * 4 if pool else 1
@@ -340,7 +359,9 @@ class Runner:
                         raise _Stopped
                     if obj["status"] == "cancelling":
                         break
-                    if (expire_after is not None and done >= expire_after) or time.time() >= obj["expires_at"]:
+                    if (expire_after is not None and done >= expire_after) or time.time() >= obj[
+                        "expires_at"
+                    ]:
                         break
                     results = pool.map(answer, items) if pool else map(answer, items)
                     for record, ok, i, o in results:
@@ -361,7 +382,7 @@ class Runner:
         return done
 
     def _answer(
-        self, endpoint: str, stamp: str, header_model: str | None, rate: float, batch_id: str, n: int, raw: bytes
+        self, endpoint: str, stamp: str, header_model: str | None, rate: float, key: str, n: int, raw: bytes
     ) -> tuple[bytes, bool, int, int]:
         line = orjson.loads(raw)
         body = line["body"]
@@ -371,8 +392,10 @@ class Runner:
         response: Obj | None = None
         error: Obj | None = None
         ok, i, o = False, 0, 0
-        if self.faults.line_fails(rate, batch_id, n):
-            fault = ResponderError(500, "The model failed on this request (injected fault).", code="line_error")
+        if self.faults.line_fails(rate, key, n):
+            fault = ResponderError(
+                500, "The model failed on this request (injected fault).", code="line_error"
+            )
             response = {"status_code": 500, "request_id": request_id, "body": fault.body()}
         else:
             try:
@@ -385,7 +408,12 @@ class Runner:
                 response = {"status_code": 200, "request_id": request_id, "body": result}
                 ok = True
                 i, o = _usage(result)
-        record = {"id": f"batch_req_{stamp}{n:08d}", "custom_id": line["custom_id"], "response": response, "error": error}
+        record = {
+            "id": f"batch_req_{stamp}{n:08d}",
+            "custom_id": line["custom_id"],
+            "response": response,
+            "error": error,
+        }
         return orjson.dumps(record) + b"\n", ok, i, o
 
     @staticmethod
@@ -399,7 +427,9 @@ class Runner:
         }
 
     def _fail(self, obj: Obj, errors: list[Obj]) -> None:
-        if not self._set(obj, "failed", failed_at=int(time.time()), errors={"object": "list", "data": errors}):
+        if not self._set(
+            obj, "failed", failed_at=int(time.time()), errors={"object": "list", "data": errors}
+        ):
             self._set(obj, "cancelled", cancelled_at=int(time.time()))
 
     def _end(self, obj: Obj, out: _Sink, err: _Sink, status: str, done: int, usage: list[int]) -> None:

@@ -113,7 +113,9 @@ class SchemaInstance:
             options = schema.get(key)
             if isinstance(options, list) and options:
                 # Prefer a non-null branch: an all-null answer is valid but useless to show.
-                real = [o for o in options if not (isinstance(o, dict) and o.get("type") == "null")] or options
+                real = [
+                    o for o in options if not (isinstance(o, dict) and o.get("type") == "null")
+                ] or options
                 return self._value(real[self.choose(len(real))], name, depth + 1)
         kind = schema.get("type")
         if isinstance(kind, list):
@@ -125,8 +127,9 @@ class SchemaInstance:
 
     def _typed(self, kind: str, schema: dict[str, Any], name: str, depth: int) -> Any:
         if kind == "object":
-            props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
-            required = schema.get("required") if isinstance(schema.get("required"), list) else []
+            raw_props, raw_required = schema.get("properties"), schema.get("required")
+            props: dict[str, Any] = raw_props if isinstance(raw_props, dict) else {}
+            required: list[Any] = raw_required if isinstance(raw_required, list) else []
             keys = list(props) if depth < _MAX_DEPTH else [k for k in props if k in required]
             out = {k: self._value(props[k], k, depth + 1) for k in keys}
             for k in required:  # required but not described: any value validates
@@ -134,14 +137,17 @@ class SchemaInstance:
                     out[k] = self._text(str(k))
             return out
         if kind == "array":
-            prefix = schema.get("prefixItems") if isinstance(schema.get("prefixItems"), list) else []
+            raw_prefix = schema.get("prefixItems")
+            prefix: list[Any] = raw_prefix if isinstance(raw_prefix, list) else []
             lo = int(schema.get("minItems", 0) or 0)
             hi = schema.get("maxItems")
             n = max(lo, len(prefix), 0 if depth >= _MAX_DEPTH else 2)
             if isinstance(hi, int):
                 n = min(n, hi)
             items = schema.get("items", {})
-            out_list = [self._value(prefix[i] if i < len(prefix) else items, name, depth + 1) for i in range(n)]
+            out_list = [
+                self._value(prefix[i] if i < len(prefix) else items, name, depth + 1) for i in range(n)
+            ]
             if schema.get("uniqueItems") and len({repr(v) for v in out_list}) < len(out_list):
                 out_list = out_list[:1]  # one item is always unique; fine unless minItems > 1
             return out_list

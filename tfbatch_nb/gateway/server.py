@@ -65,6 +65,8 @@ class LocalGateway:
         Bearer token for ``forward_to``.
     concurrency : int
         Parallel requests per batch when forwarding.
+    forward_max_retries : int
+        Retries of a forwarded request on connection errors, 429 and 5xx.
     speed : float, "max" or None
         None = tutorial pace (100 lines in about 6 s); a float divides every delay; "max" = no delays.
     faults : list of str or Fault, or None
@@ -103,6 +105,7 @@ class LocalGateway:
         forward_to: str | None = None,
         forward_api_key: str | None = None,
         concurrency: int = 8,
+        forward_max_retries: int = 4,
         speed: float | str | None = None,
         faults: Iterable[str | Fault] | str | None = None,
         providers: Mapping[str, str] | None = None,
@@ -119,7 +122,7 @@ class LocalGateway:
         self._data_dir = Path(data_dir) if data_dir is not None else None
         self._api_key = api_key or secrets.token_urlsafe(32)
         self._responder = responder
-        self._forward = (forward_to, forward_api_key, concurrency)
+        self._forward = (forward_to, forward_api_key, concurrency, forward_max_retries)
         self.pace = Pace.parse(speed)
         self._catalog = build_catalog(providers)
         self.faults = FaultSet(faults, seed=fault_seed)
@@ -193,10 +196,12 @@ class LocalGateway:
         data_dir = self.data_dir
         assert data_dir is not None
         self._store = Store(data_dir)
-        forward_to, forward_key, concurrency = self._forward
+        forward_to, forward_key, concurrency, retries = self._forward
         responder: responders.Responder
         if forward_to:
-            responder = responders.Forwarder(forward_to, api_key=forward_key, concurrency=concurrency)
+            responder = responders.Forwarder(
+                forward_to, api_key=forward_key, concurrency=concurrency, max_retries=retries
+            )
         else:
             responder = self._responder or responders.simulated
         self._runner = Runner(

@@ -85,12 +85,16 @@ def validate_file(
     omit = integration.omit_routing
     n = 0
     with open(path, "rb") as fh:
-        for n, raw in enumerate(fh, 1):  # noqa: B007 - n is the line count after the loop
+        for n, raw in enumerate(fh, 1):
             if len(errors) >= limits.max_errors:
                 break
             if n > limits.max_lines:
                 errors.append(
-                    _err("too_many_requests", f"The input file has more than {limits.max_lines} requests.", line=n)
+                    _err(
+                        "too_many_requests",
+                        f"The input file has more than {limits.max_lines} requests.",
+                        line=n,
+                    )
                 )
                 break
             text = raw.strip()
@@ -108,7 +112,12 @@ def validate_file(
             cid = obj.get("custom_id")
             if not isinstance(cid, str) or not cid:
                 errors.append(
-                    _err("missing_custom_id", "custom_id is required (a non-empty string).", line=n, param="custom_id")
+                    _err(
+                        "missing_custom_id",
+                        "custom_id is required (a non-empty string).",
+                        line=n,
+                        param="custom_id",
+                    )
                 )
             elif cid in seen:
                 errors.append(
@@ -124,7 +133,12 @@ def validate_file(
                 seen.add(cid)
             if not (omit and "method" not in obj) and obj.get("method") != "POST":
                 errors.append(
-                    _err("invalid_method", f"method must be 'POST', got {obj.get('method')!r}.", line=n, param="method")
+                    _err(
+                        "invalid_method",
+                        f"method must be 'POST', got {obj.get('method')!r}.",
+                        line=n,
+                        param="method",
+                    )
                 )
             if not (omit and "url" not in obj) and obj.get("url") != endpoint:
                 errors.append(
@@ -169,7 +183,9 @@ def validate_file(
                 )
             if endpoint == "/v1/embeddings":
                 inp = body.get("input")
-                embedding_inputs += len(inp) if isinstance(inp, list) and inp and not isinstance(inp[0], int) else 1
+                embedding_inputs += (
+                    len(inp) if isinstance(inp, list) and inp and not isinstance(inp[0], int) else 1
+                )
     out.total = n
     if not errors:
         if n == 0:

@@ -1,0 +1,133 @@
+"""A finished job's answers: download each part's files once, parse, check counts, fold in retries.
+
+Kept apart from ``batch.py`` (which follows a job) because this is about files on disk: every
+file goes to the journal folder first (``output-001.jsonl``, ``errors-001.jsonl``), so a second
+call, or a call after a kernel restart, reads the same bytes and downloads nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from . import results as _results
+from ._poll import call_with_retry
+from .status import PartSnapshot
+
+if TYPE_CHECKING:
+    from .batch import Batch
+
+__all__ = ["collect", "fold", "join_rows", "part_ids", "validation_errors"]
+
+
+def part_ids(batch: Batch, index: int) -> list[str] | None:
+    """The custom_ids of one part, from the journal's copy (None for a job attached by batch id)."""
+    path = batch._gw.journal.part_path(batch.id, index, "ids", ".txt")
+    if not path.exists():
+        return None
+    return [line for line in path.read_text().split("\n") if line]
+
+
+def _download(batch: Batch, file_id: str, dest: Path) -> Path:
+    client = batch._gw.client
+    return call_with_retry(lambda: _results.download_file(client, file_id, dest), what="download",
+                           on_error=batch._note_error)  # fmt: skip
+
+
+def _failed_rows(ids: list[str], part: PartSnapshot) -> pd.DataFrame:
+    # A part that failed validation never ran: each of its rows is failed, with the first reason.
+    first = part.errors[0] if part.errors else {}
+    frame = pd.DataFrame(index=pd.Index(ids, name="custom_id"), columns=list(_results.RESULT_COLUMNS), dtype=object)
+    frame["status"] = "failed"
+    frame["error_code"] = first.get("code") or "batch_failed"
+    frame["error_message"] = first.get("message") or f"batch {part.batch_id} failed validation"
+    for col in ("status_code", "prompt_tokens", "completion_tokens", "total_tokens"):
+        frame[col] = pd.array([pd.NA] * len(ids), dtype="Int64")
+    return frame
+
+
+def collect(batch: Batch, parts: tuple[PartSnapshot, ...]) -> pd.DataFrame:
+    """Parse every part of a terminal job into one results frame (parts in order).
+
+    Rows of a part that failed validation are ``failed`` with its first validation error; rows
+    no file mentions are ``expired`` / ``cancelled`` when their part ended so, else ``missing``.
+    A mismatch between parsed rows and the batch's ``request_counts`` is a warning.
+    """
+    job = batch._job()
+    frames = []
+    for part in parts:
+        ids = part_ids(batch, part.index)
+        if part.status == "failed" and not part.output_file_id and not part.error_file_id:
+            frames.append(_failed_rows(ids or [], part))
+            continue
+        journal = batch._gw.journal
+        outputs = [_download(batch, part.output_file_id, journal.part_path(batch.id, part.index, "output"))] \
+            if part.output_file_id else []  # fmt: skip
+        errors = [_download(batch, part.error_file_id, journal.part_path(batch.id, part.index, "errors"))] \
+            if part.error_file_id else []  # fmt: skip
+        unlisted = part.status if part.status in ("expired", "cancelled") else "missing"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            frame = _results.parse_results(outputs, errors, custom_ids=ids, schema=job.get("response_schema"),
+                                           unlisted=unlisted, endpoint=job.get("endpoint"))  # fmt: skip
+        for w in caught:  # re-emit with the part named, so the user knows which batch it is
+            warnings.warn(f"part {part.index + 1} ({part.batch_id}): {w.message}", stacklevel=4)
+        ran = int(frame["status"].isin(["completed", "failed"]).sum())
+        reported = part.completed + part.failed
+        if reported and ran != reported:
+            warnings.warn(
+                f"part {part.index + 1} ({part.batch_id}): parsed {ran} finished rows but the gateway reports "
+                f"{reported} ({part.completed} completed + {part.failed} failed)",
+                stacklevel=4,
+            )
+        frames.append(frame)
+    if not frames:
+        return pd.DataFrame(columns=list(_results.RESULT_COLUMNS), index=pd.Index([], name="custom_id"))
+    return frames[0] if len(frames) == 1 else pd.concat(frames)
+
+
+def fold(frame: pd.DataFrame, retried: pd.DataFrame) -> pd.DataFrame:
+    """Replace rows of ``frame`` by their retried answers: a success always, a failure over a non-answer.
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"status": ["failed", "completed"]}, index=pd.Index(["x", "y"], name="custom_id"))
+    >>> b = pd.DataFrame({"status": ["completed"]}, index=pd.Index(["x"], name="custom_id"))
+    >>> fold(a, b)["status"].tolist()
+    ['completed', 'completed']
+    """
+    retried = retried[retried.index.isin(frame.index)]
+    better = retried["status"].eq("completed") | (
+        retried["status"].eq("failed") & ~frame.loc[retried.index, "status"].isin(["completed", "failed"])
+    )
+    take = retried[better]
+    if take.empty:
+        return frame
+    out = frame.copy()
+    for col in out.columns.intersection(take.columns):
+        out[col] = out[col].astype(object) if out[col].dtype != take[col].dtype else out[col]
+        out.loc[take.index, col] = take[col]
+    return out
+
+
+def join_rows(frame: pd.DataFrame, rows: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
+    """Join the results onto the user's rows by the id column (else the index), as strings."""
+    if id_column is not None and id_column in rows.columns:
+        key = rows[id_column].astype(str)
+    else:
+        key = pd.Series(rows.index.astype(str), index=rows.index)
+    keyed = rows.assign(__tfbatch_key=key.to_numpy())
+    return keyed.join(frame, on="__tfbatch_key", rsuffix="_result").drop(columns="__tfbatch_key")
+
+
+def validation_errors(parts: tuple[PartSnapshot, ...]) -> list[dict[str, Any]]:
+    """Every validation error of every failed part, each naming its part and batch."""
+    return [
+        {"part": p.index + 1, "batch_id": p.batch_id, **e}
+        for p in parts
+        for e in p.errors
+        if p.status == "failed" or p.errors
+    ]

@@ -1,0 +1,322 @@
+"""``connect()`` and :class:`Gateway`: the ``openai`` client, the provider headers, the journal.
+
+A :class:`Gateway` is where jobs are submitted and found again: ``submit`` records the intent in
+the journal before paying for anything, ``attach`` rebuilds a job after a kernel restart.
+``connect()`` with no base URL configured starts the embedded local gateway in a background
+thread, so tutorials run offline with no key.
+
+Examples
+--------
+>>> import tfbatch_nb as tfb
+>>> with tfb.connect(local=True, gateway_options={"speed": "max"}, journal=tempfile.mkdtemp()) as gw:
+...     print(repr(gw).startswith("<Gateway local simulated gateway"))
+True
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import openai
+
+from . import providers as _providers
+from .errors import BatchInputError, TfBatchError
+from .journal import Journal
+
+if TYPE_CHECKING:
+    from .batch import Batch
+    from .gateway import LocalGateway
+    from .requests import BatchRequests
+
+__all__ = ["Gateway", "connect"]
+
+
+def connect(
+    base_url: str | None = None,
+    api_key: str | None = None,
+    *,
+    provider: _providers.Provider | str | None = None,
+    local: bool | None = None,
+    journal: str | os.PathLike[str] | None = None,
+    gateway_options: Mapping[str, Any] | None = None,
+    **client_options: Any,
+) -> Gateway:
+    """Connect to a TrueFoundry (or any OpenAI-compatible) gateway, or start the local one.
+
+    Parameters
+    ----------
+    base_url
+        The gateway's OpenAI base URL, e.g. ``https://<control-plane>/api/llm``; default
+        ``$TFY_BASE_URL``.
+    api_key
+        The TrueFoundry API key (PAT or VAT); default ``$TFY_API_KEY``. Never shown or stored.
+    provider
+        A ``providers.*`` object or an integration name; default ``$TFY_PROVIDER``, else ``openai-main``.
+    local
+        True: start the embedded local gateway; None: only when no base URL is configured.
+    journal
+        The journal folder; default ``$TFBATCH_HOME``, else ``./.tfbatch``.
+    gateway_options
+        Options of the local :class:`~tfbatch_nb.gateway.LocalGateway`: ``speed`` (None = tutorial
+        pace, a float multiplier, ``"max"``), ``faults``, ``fault_seed``, ``responder``,
+        ``forward_to``, ``data_dir`` (default: ``<journal>/local-gateway``, so batches survive a
+        kernel restart), ``providers``, ``limits``.
+    **client_options
+        Passed to ``openai.OpenAI`` (``timeout``, ``max_retries``, ``http_client``, ...).
+
+    Returns
+    -------
+    Gateway
+
+    Raises
+    ------
+    TfBatchError
+        A remote gateway without an API key (before any request is made).
+
+    Examples
+    --------
+    >>> gw = connect(local=True, gateway_options={"speed": "max"}, journal=tempfile.mkdtemp())
+    >>> gw.provider.name
+    'openai-main'
+    >>> gw.close()
+    """
+    base_url = base_url or os.environ.get("TFY_BASE_URL") or None
+    if local is None:
+        local = base_url is None
+    if local and base_url is not None and os.environ.get("TFY_BASE_URL") != base_url:
+        raise BatchInputError("give either base_url= or local=True, not both")
+    prov = _providers.resolve(provider if provider is not None else os.environ.get("TFY_PROVIDER") or None)
+    book = Journal(journal)
+    if not local:
+        if base_url is None:  # only reachable with local=False and nothing configured
+            raise TfBatchError("no gateway URL: pass base_url= or set TFY_BASE_URL (or use local=True)")
+        api_key = api_key or os.environ.get("TFY_API_KEY") or None
+        if not api_key:
+            raise TfBatchError(
+                f"no API key for the gateway at {base_url}: pass api_key= or set TFY_API_KEY "
+                "(a TrueFoundry personal or virtual access token)"
+            )
+        client = openai.OpenAI(base_url=base_url, api_key=api_key, default_headers=prov.headers(), **client_options)
+        return Gateway(client, provider=prov, journal=book, identity=base_url.rstrip("/"))
+    from .gateway import LocalGateway
+
+    options = dict(gateway_options or {})
+    options.setdefault("data_dir", book.folder / "local-gateway")
+    server = LocalGateway(**options).start()
+    try:
+        client = openai.OpenAI(
+            base_url=server.url, api_key=server.api_key, default_headers=prov.headers(), **client_options
+        )
+    except BaseException:
+        server.stop()
+        raise
+    # The local port changes on every start; its data folder is what identifies the gateway.
+    identity = f"local:{Path(server.data_dir or '').resolve()}"
+    return Gateway(client, provider=prov, journal=book, identity=identity, local_gateway=server)
+
+
+class Gateway:
+    """A connection to a gateway: submit jobs, find them again, list the journal.
+
+    Made by :func:`connect`. Owns (and :meth:`close` stops) the local gateway it started.
+
+    Attributes
+    ----------
+    client : openai.OpenAI
+        The SDK client, carrying the provider's ``x-tfy-*`` headers.
+    provider : Provider
+        The provider integration every call is routed to.
+    journal : Journal
+        The local record of jobs.
+    local : LocalGateway or None
+        The embedded gateway, when this connection started one.
+
+    Examples
+    --------
+    >>> with connect(local=True, gateway_options={"speed": "max"}, journal=tempfile.mkdtemp()) as gw:
+    ...     len(gw.batches())
+    0
+    """
+
+    def __init__(
+        self,
+        client: openai.OpenAI,
+        *,
+        provider: _providers.Provider,
+        journal: Journal,
+        identity: str,
+        local_gateway: LocalGateway | None = None,
+    ) -> None:
+        self.client = client
+        self.provider = provider
+        self.journal = journal
+        self.local = local_gateway
+        self.identity = identity
+        self._batches: dict[str, Batch] = {}
+        self._lock = threading.RLock()
+        self._closed = False
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL the client talks to."""
+        return str(self.client.base_url).rstrip("/")
+
+    def __repr__(self) -> str:
+        where = f"local simulated gateway {self.base_url}" if self.local is not None else self.base_url
+        state = " closed" if self._closed else ""
+        return f"<Gateway {where} provider={self.provider.name!r}{state}>"
+
+    def _repr_html_(self) -> str:
+        import html
+
+        return f"<code>{html.escape(repr(self))}</code>"
+
+    # -- jobs -----------------------------------------------------------------------------
+    def _batch(self, job_id: str) -> Batch:
+        # One Batch object per job and connection: every display of a job shares one watcher.
+        from .batch import Batch
+
+        with self._lock:
+            found = self._batches.get(job_id)
+            if found is None:
+                found = self._batches[job_id] = Batch(self, job_id)
+            return found
+
+    def submit(
+        self,
+        requests: BatchRequests,
+        *,
+        name: str | None = None,
+        completion_window: str = "24h",
+        metadata: Mapping[str, str] | None = None,
+        force: bool = False,
+    ) -> Batch:
+        """Upload and create one provider batch per part, once; returns the job.
+
+        The intent is journaled before the upload and each id as soon as it exists. The same
+        requests (same hash), or the same name, on this gateway return the existing job: nothing
+        is uploaded or paid for again unless ``force=True``.
+
+        Parameters
+        ----------
+        requests
+            From :func:`~tfbatch_nb.build_requests` or ``BatchRequests.from_jsonl``.
+        name
+            A name to find the job by later (``gw.attach(name)``); sent as TrueFoundry ``job_name``.
+        completion_window
+            ``"24h"`` (the only value OpenAI accepts).
+        metadata
+            Your own batch metadata (at most 13 pairs: three keys are used to tag the batch).
+        force
+            Submit again even when the journal has this job.
+
+        Returns
+        -------
+        Batch
+
+        Raises
+        ------
+        BatchInputError
+            Same name with different requests (pick a new name or ``force=True``), bad metadata.
+
+        Examples
+        --------
+        >>> batch = gw.submit(reqs, name="reviews-v1")  # doctest: +SKIP
+        >>> gw.submit(reqs, name="reviews-v1") is batch  # doctest: +SKIP
+        True
+        """
+        from ._submit import submit
+
+        self._check_open()
+        return submit(
+            self, requests, name=name, completion_window=completion_window, metadata=metadata, force=force
+        )
+
+    def attach(self, id_or_name: str) -> Batch:
+        """Find a job again: by name, job id or provider batch id (also in a fresh process).
+
+        A job whose submit was interrupted (intent journaled, batch not created yet) is finished
+        now, after checking the gateway for a batch the interrupted run created. A batch id the
+        journal never saw is fetched from the gateway and journaled.
+
+        Parameters
+        ----------
+        id_or_name
+            The job's name, its ``job_...`` id or a provider batch id.
+
+        Returns
+        -------
+        Batch
+
+        Raises
+        ------
+        TfBatchError
+            Nothing of that name or id in the journal, and no such batch on the gateway.
+
+        Examples
+        --------
+        >>> batch = gw.attach("reviews-v1")  # doctest: +SKIP
+        """
+        from ._submit import attach
+
+        self._check_open()
+        return attach(self, id_or_name)
+
+    def batches(self) -> Any:
+        """The journal of this gateway as a DataFrame, newest first.
+
+        Columns: name, job_id, ids (provider batch ids), status, total, completed, failed,
+        created, endpoint, model, provider, parent_job (the job a retry came from).
+
+        Examples
+        --------
+        >>> gw.batches()[["name", "status"]]  # doctest: +SKIP
+        """
+        return self.journal.jobs_frame(base_url=self.identity, provider=self.provider.name)
+
+    def dashboard(self) -> Any:
+        """A live panel per job in the journal (needs ipywidgets).
+
+        Examples
+        --------
+        >>> gw.dashboard()  # doctest: +SKIP
+        """
+        from . import widgets
+
+        return widgets.Dashboard(self)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TfBatchError("this gateway connection is closed; call tfb.connect() again")
+
+    def close(self) -> None:
+        """Stop watchers, close the client, stop the local gateway this connection started.
+
+        Examples
+        --------
+        >>> gw.close()  # doctest: +SKIP
+        """
+        if self._closed:
+            return
+        self._closed = True
+        with self._lock:
+            batches = list(self._batches.values())
+        for batch in batches:
+            batch._stop_watcher()
+        self.client.close()
+        if self.local is not None:
+            self.local.stop()
+        self.journal.close()
+
+    def __enter__(self) -> Gateway:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
