@@ -32,11 +32,16 @@ import pandas as pd
 
 from tfbatch_nb.results import read_results
 
-WORDS = (
-    "the service was quick and friendly but the food arrived cold and the manager apologised "
-    "politely offering a discount next time which we gladly accepted overall positive experience"
-).split()
-KEY_COLUMNS = ["status_code", "content", "finish_reason", "prompt_tokens", "completion_tokens", "total_tokens", "request_id"]
+WORDS = ["the", "service", "was", "quick", "and", "friendly", "but", "the", "food", "arrived", "cold", "and", "the", "manager", "apologised", "politely", "offering", "a", "discount", "next", "time", "which", "we", "gladly", "accepted", "overall", "positive", "experience"]
+KEY_COLUMNS = [
+    "status_code",
+    "content",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "request_id",
+]
 
 
 def make_file(path: Path, n: int, *, seed: int = 0) -> None:
@@ -171,9 +176,15 @@ def main() -> None:
         check_equal(df_loop, df_tfb, "read_results vs loop")
         check_equal(df_pd, df_tfb, "read_results vs pandas")
         assert (df_tfb["status"] == "completed").all()
-        for name, t in (("pandas read_json+json_normalize", t_pd), ("json.loads loop", t_loop), ("read_results", t_tfb)):
+        for name, t in (
+            ("pandas read_json+json_normalize", t_pd),
+            ("json.loads loop", t_loop),
+            ("read_results", t_tfb),
+        ):
             print(f"  {name:34s} {t:7.3f} s  {args.lines / t:>11,.0f} lines/s")
-        print(f"  read_results speed-up: {t_pd / t_tfb:5.1f}x pandas (target >= 20x), {t_loop / t_tfb:4.1f}x loop (target >= 3x)")
+        print(
+            f"  read_results speed-up: {t_pd / t_tfb:5.1f}x pandas (target >= 20x), {t_loop / t_tfb:4.1f}x loop (target >= 3x)"
+        )
         if args.memory_lines:
             path.unlink()
             make_file(path, args.memory_lines, seed=1)

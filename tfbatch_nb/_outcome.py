@@ -115,12 +115,30 @@ def fold(frame: pd.DataFrame, retried: pd.DataFrame) -> pd.DataFrame:
 
 def join_rows(frame: pd.DataFrame, rows: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
     """Join the results onto the user's rows by the id column (else the index), as strings."""
+    if id_column is None:
+        id_column = _guess_id_column(frame, rows)
     if id_column is not None and id_column in rows.columns:
         key = rows[id_column].astype(str)
     else:
         key = pd.Series(rows.index.astype(str), index=rows.index)
     keyed = rows.assign(__tfbatch_key=key.to_numpy())
     return keyed.join(frame, on="__tfbatch_key", rsuffix="_result").drop(columns="__tfbatch_key")
+
+
+def _guess_id_column(frame: pd.DataFrame, rows: pd.DataFrame) -> str | None:
+    # The builder does not record id_column=, so find it: the index when its values are the
+    # custom_ids, else the first column whose values (as strings) are.
+    ids = set(frame.index)
+    if ids and ids.issubset(set(rows.index.astype(str))):
+        return None
+    for col in rows.columns:
+        try:
+            values = set(rows[col].astype(str))
+        except (TypeError, ValueError):  # pragma: no cover - exotic column types
+            continue
+        if ids and ids.issubset(values):
+            return str(col)
+    return None
 
 
 def validation_errors(parts: tuple[PartSnapshot, ...]) -> list[dict[str, Any]]:

@@ -116,7 +116,9 @@ def _typed_decoder() -> Any:
 
         anything = dict.fromkeys
         message = struct("Message", anything(("content", "refusal"), Any))
-        choice = struct("Choice", {**anything(("index", "text", "finish_reason"), Any), "message": message | None})
+        choice = struct(
+            "Choice", {**anything(("index", "text", "finish_reason"), Any), "message": message | None}
+        )
         usage = struct("Usage", anything(_USAGE_KEYS, Any))
         body = struct(
             "Body",

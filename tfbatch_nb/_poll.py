@@ -40,6 +40,12 @@ def is_transient(exc: BaseException) -> bool:
         return True
     if isinstance(exc, openai.APIStatusError):
         return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
+    # A body cut off mid-stream (files.with_streaming_response) surfaces as the HTTP library's own
+    # error, not the SDK's: httpx (SDK < 3) or httpx2 (SDK >= 3) transport / protocol errors.
+    for cls in type(exc).__mro__:
+        if cls.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore") and cls.__name__ in (
+            "TransportError", "StreamError", "ProtocolError", "NetworkError", "TimeoutException"):
+            return True
     return False
 
 

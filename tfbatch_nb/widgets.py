@@ -64,16 +64,7 @@ _PANELS_LOCK = threading.Lock()
 
 
 def panel_for(batch: Any) -> StatusPanel:
-    """Return the batch's panel, creating it on first use.
-
-    Parameters
-    ----------
-    batch : Batch
-        The job to show.
-
-    Returns
-    -------
-    StatusPanel
+    """Return the batch's panel, creating it on first use (one widget model per batch).
 
     Examples
     --------
@@ -95,22 +86,19 @@ def mimebundle(batch: Any) -> dict[str, Any]:
     batch's deterministic one-line text, which is what nbval compares; ``text/html`` is the
     static card for front ends without the widget manager.
 
-    Parameters
-    ----------
-    batch : Batch
-        The job to show.
-
-    Returns
-    -------
-    dict
-        A mimebundle for ``_repr_mimebundle_``.
-
     Examples
     --------
     >>> mimebundle(batch)["text/plain"]  # doctest: +SKIP
     "<Batch 'reviews-v1' in_progress 12/37 done, 0 failed · 1 part>"
     """
     return panel_for(batch)._repr_mimebundle_()
+
+
+def _html(role: str) -> Any:
+    # Each part gets a stable class (tfbatch-<role>) for tests and user CSS.
+    h = w.HTML()
+    h.add_class(f"tfbatch-{role}")
+    return h
 
 
 def _button(description: str, icon: str, tooltip: str) -> Any:
@@ -148,23 +136,20 @@ class StatusPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         self._snapshot: Snapshot | None = None
         self._terminal_seen = False
 
-        self.header = w.HTML()
         self.style = w.HTML(display.PANEL_CSS, layout=w.Layout(display="none"))
-        self.header.add_class("tfbatch-header")
-        self.progress = w.IntProgress(value=0, min=0, max=1, description="done", bar_style="info")
+        self.header, self.stats, self.parts = _html("header"), _html("stats"), _html("parts")
+        self.error, self.message, self.summary = _html("error"), _html("message"), _html("summary")
+        self.progress = w.IntProgress(0, min=0, max=1, description="done", layout=w.Layout(width="100%"))
         self.progress.add_class("tfbatch-progress")
-        self.progress.layout = w.Layout(width="100%")
-        self.failed_bar = w.IntProgress(value=0, min=0, max=1, description="failed", bar_style="danger")
+        self.failed_bar = w.IntProgress(
+            0,
+            min=0,
+            max=1,
+            description="failed",
+            bar_style="danger",
+            layout=w.Layout(width="100%", display="none"),
+        )
         self.failed_bar.add_class("tfbatch-failed")
-        self.failed_bar.layout = w.Layout(width="100%", display="none")
-        self.stats = w.HTML()
-        self.stats.add_class("tfbatch-stats")
-        self.parts = w.HTML()
-        self.parts.add_class("tfbatch-parts")
-        self.error = w.HTML()
-        self.error.add_class("tfbatch-error")
-        self.message = w.HTML()
-        self.message.add_class("tfbatch-message")
         self.refresh_button = _button("Refresh", "refresh", "Ask the gateway for the status now")
         self.cancel_button = _button("Cancel", "stop", "Cancel the job (asks for a second click)")
         self.load_button = _button("Load results", "table", "Download and show the results frame")
@@ -172,24 +157,13 @@ class StatusPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         self.refresh_button.on_click(self._on_refresh)
         self.cancel_button.on_click(self._on_cancel)
         self.load_button.on_click(self._on_load)
-        self.summary = w.HTML()
-        self.summary.add_class("tfbatch-summary")
         self.output = w.Output()
         self.output.add_class("tfbatch-output")
         self.buttons = w.HBox([self.refresh_button, self.cancel_button, self.load_button])
         self.buttons.add_class("tfbatch-buttons")
-        rows = [
-            self.style,
-            self.header,
-            self.progress,
-            self.failed_bar,
-            self.stats,
-            self.parts,
-            self.error,
-            self.message,
-        ]
+        rows = [self.style, self.header, self.progress, self.failed_bar, self.stats, self.parts, self.error]
         super().__init__(
-            [*rows, self.buttons, self.summary, self.output],
+            [*rows, self.message, self.buttons, self.summary, self.output],
             layout=w.Layout(
                 border="1px solid rgba(128,128,128,0.35)", padding="8px 12px", max_width="720px", width="100%"
             ),

@@ -253,3 +253,11 @@ def test_spool_removed_when_collected(reviews: pd.DataFrame) -> None:
     del reqs
     gc.collect()
     assert not folder.exists()
+
+
+def test_column_escaping_survives_separator_like_text() -> None:
+    # The column escape splits one orjson array on '","'; text made of quotes, commas and
+    # backslashes must still come back exactly.
+    tricky = ['","', '\\","\\', '"', "\\", ",", '","","', "\x00\x1f", "a\u2028b"]
+    reqs = tfb.build_requests(pd.DataFrame({"t": tricky}), model=M, prompt="<{t}>")
+    assert [x["body"]["messages"][0]["content"] for x in lines(reqs)] == [f"<{t}>" for t in tricky]

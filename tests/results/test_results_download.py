@@ -20,7 +20,12 @@ MODEL = "openai-main/gpt-4o-mini"
 @pytest.fixture(scope="module")
 def client() -> Iterator[openai.OpenAI]:
     with LocalGateway(speed="max", faults=["line_error=0.3"]) as gw:
-        c = openai.OpenAI(base_url=gw.url, api_key=gw.api_key, default_headers={"x-tfy-provider-name": "openai-main"}, max_retries=0)
+        c = openai.OpenAI(
+            base_url=gw.url,
+            api_key=gw.api_key,
+            default_headers={"x-tfy-provider-name": "openai-main"},
+            max_retries=0,
+        )
         yield c
         c.close()
 
@@ -63,8 +68,12 @@ def test_real_batch_output_and_error_files(client: openai.OpenAI, tmp_path: Path
         time.sleep(0.05)
         batch = client.batches.retrieve(batch.id)
     assert batch.status == "completed"
-    outputs = [download_file(client, batch.output_file_id, tmp_path / "out.jsonl")] if batch.output_file_id else []
-    errors = [download_file(client, batch.error_file_id, tmp_path / "err.jsonl")] if batch.error_file_id else []
+    outputs = (
+        [download_file(client, batch.output_file_id, tmp_path / "out.jsonl")] if batch.output_file_id else []
+    )
+    errors = (
+        [download_file(client, batch.error_file_id, tmp_path / "err.jsonl")] if batch.error_file_id else []
+    )
     df = parse_results(outputs, errors, custom_ids=ids)
     assert list(df.index) == ids
     assert set(df.status) <= {"completed", "failed"}

@@ -19,7 +19,9 @@ def failed(cid: str, code: str = "server_error") -> dict[str, Any]:
 
 
 def test_one_row_per_request_in_input_order(tmp_path: Path) -> None:
-    out = write(tmp_path / "out.jsonl", [line("c", chat("C")), line("a", chat("A"))])  # file order != input order
+    out = write(
+        tmp_path / "out.jsonl", [line("c", chat("C")), line("a", chat("A"))]
+    )  # file order != input order
     err = write(tmp_path / "err.jsonl", [failed("b")])
     with pytest.warns(UserWarning, match=r"1 of 4 request\(s\) appear in no result file"):
         df = parse_results([out], [err], custom_ids=["a", "b", "c", "d"])
@@ -56,7 +58,9 @@ def test_completed_batch_with_only_an_error_file(tmp_path: Path) -> None:
 
 def test_ids_not_requested_are_kept_at_the_end(tmp_path: Path) -> None:
     out = write(tmp_path / "out.jsonl", [line("zz", chat("?")), line("a", chat("A"))])
-    with pytest.warns(UserWarning, match=r"1 custom_id\(s\) in the result files are not among the 1 requests"):
+    with pytest.warns(
+        UserWarning, match=r"1 custom_id\(s\) in the result files are not among the 1 requests"
+    ):
         df = parse_results([out], custom_ids=["a"])
     assert list(df.index) == ["a", "zz"]
 
@@ -87,7 +91,9 @@ def test_duplicates_prefer_success(tmp_path: Path, first: Any, second: Any, winn
 
 
 def test_duplicates_within_one_file(tmp_path: Path) -> None:
-    out = write(tmp_path / "out.jsonl", [line("a", chat("one")), line("a", chat("two")), line("b", chat("B"))])
+    out = write(
+        tmp_path / "out.jsonl", [line("a", chat("one")), line("a", chat("two")), line("b", chat("B"))]
+    )
     df = parse_results([out])
     assert list(df.index) == ["a", "b"]
     assert df.at["a", "content"] == "two"
@@ -126,8 +132,14 @@ GOOD = '{"sentiment": "positive", "score": 0.9, "tags": ["food"], "meta": {"lang
         ('{"sentiment": "positive", "score": true, "tags": [], "meta": null}', "$.score: expected number"),
         ('{"sentiment": "positive", "tags": [], "meta": null}', "missing required property 'score'"),
         ('{"sentiment": "positive", "score": 1, "tags": [3], "meta": null}', "$.tags[0]: expected string"),
-        ('{"sentiment": "positive", "score": 1, "tags": [], "meta": null, "x": 1}', "unexpected property 'x'"),
-        ('{"sentiment": "positive", "score": 1, "tags": [], "meta": {"lang": "en", "n": 1.5}}', "matches none of anyOf"),
+        (
+            '{"sentiment": "positive", "score": 1, "tags": [], "meta": null, "x": 1}',
+            "unexpected property 'x'",
+        ),
+        (
+            '{"sentiment": "positive", "score": 1, "tags": [], "meta": {"lang": "en", "n": 1.5}}',
+            "matches none of anyOf",
+        ),
         ("[1, 2]", "expected object"),
     ],
 )
@@ -162,7 +174,10 @@ def test_schema_forms(tmp_path: Path, wrapped: dict[str, Any]) -> None:
 
 
 def test_json_mode_parses_anything(tmp_path: Path) -> None:
-    out = write(tmp_path / "out.jsonl", [line("a", chat('{"free": "form"}')), line("b", chat("[1, 2]")), line("c", chat("nope"))])
+    out = write(
+        tmp_path / "out.jsonl",
+        [line("a", chat('{"free": "form"}')), line("b", chat("[1, 2]")), line("c", chat("nope"))],
+    )
     df = parse_results([out], schema={"type": "json_object"})
     assert df.at["a", "parsed"] == {"free": "form"}
     assert df.at["b", "parsed"] == [1, 2]
@@ -170,7 +185,9 @@ def test_json_mode_parses_anything(tmp_path: Path) -> None:
 
 
 def test_schema_leaves_failed_rows_and_refusals_alone(tmp_path: Path) -> None:
-    out = write(tmp_path / "out.jsonl", [failed("a"), line("b", chat(None, refusal="no")), line("c", chat(None))])
+    out = write(
+        tmp_path / "out.jsonl", [failed("a"), line("b", chat(None, refusal="no")), line("c", chat(None))]
+    )
     df = parse_results([out], schema=SCHEMA)
     assert list(df.error_code) == ["server_error", "refusal", "parse_error"]
     assert df.at["c", "error_message"] == "no content to parse"
@@ -187,9 +204,20 @@ def test_validator_details() -> None:
     assert _parse.validate(3.0, {"type": "integer"}) is None  # JSON has one number type
     assert _parse.validate(True, {"type": "integer"}) is not None
     assert _parse.validate(None, {"type": ["string", "null"]}) is None
-    assert _parse.validate({"k": 1}, {"type": "object", "additionalProperties": {"type": "string"}}) == "$.k: expected string, got int"
+    assert (
+        _parse.validate({"k": 1}, {"type": "object", "additionalProperties": {"type": "string"}})
+        == "$.k: expected string, got int"
+    )
     assert _parse.validate("b", {"const": "a"}) is not None
-    tree = {"$ref": "#/$defs/Node", "$defs": {"Node": {"type": "object", "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/Node"}}}}}}
+    tree = {
+        "$ref": "#/$defs/Node",
+        "$defs": {
+            "Node": {
+                "type": "object",
+                "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/Node"}}},
+            }
+        },
+    }
     assert _parse.validate({"kids": [{"kids": []}]}, tree) is None
     assert _parse.validate({"kids": [{"kids": [1]}]}, tree) == "$.kids[0].kids[0]: expected object, got int"
 
@@ -227,7 +255,9 @@ def test_read_results_paths_forms(tmp_path: Path) -> None:
 def test_read_results_with_real_batch_requests(tmp_path: Path) -> None:
     requests = pytest.importorskip("tfbatch_nb.requests")
     df_in = pd.DataFrame({"id": ["k1", "k2"], "text": ["good", "bad"]})
-    reqs = requests.build_requests(df_in, model="openai-main/gpt-4o-mini", prompt="Sentiment of {text}", id_column="id")
+    reqs = requests.build_requests(
+        df_in, model="openai-main/gpt-4o-mini", prompt="Sentiment of {text}", id_column="id"
+    )
     out = write(tmp_path / "out.jsonl", [line(reqs.custom_ids[1], chat("neg"))])
     with pytest.warns(UserWarning, match="missing"):
         df = read_results(out, requests=reqs)

@@ -19,16 +19,32 @@ def write(path: Path, lines: list[Any]) -> Path:
     return path
 
 
-def line(cid: str, body: Any = None, *, status_code: int | None = 200, error: Any = None, **extra: Any) -> dict[str, Any]:
-    response = None if status_code is None and body is None else {"status_code": status_code, "request_id": f"req-{cid}", "body": body}
+def line(
+    cid: str, body: Any = None, *, status_code: int | None = 200, error: Any = None, **extra: Any
+) -> dict[str, Any]:
+    response = (
+        None
+        if status_code is None and body is None
+        else {"status_code": status_code, "request_id": f"req-{cid}", "body": body}
+    )
     return {"id": f"batch_req_{cid}", "custom_id": cid, "response": response, "error": error, **extra}
 
 
-def chat(content: Any, *, finish: str = "stop", n: int = 1, usage: Any = (3, 4, 7), refusal: Any = None) -> dict[str, Any]:
+def chat(
+    content: Any, *, finish: str = "stop", n: int = 1, usage: Any = (3, 4, 7), refusal: Any = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "object": "chat.completion",
         "choices": [
-            {"index": i, "message": {"role": "assistant", "content": content if i == 0 else f"other {i}", "refusal": refusal}, "finish_reason": finish}
+            {
+                "index": i,
+                "message": {
+                    "role": "assistant",
+                    "content": content if i == 0 else f"other {i}",
+                    "refusal": refusal,
+                },
+                "finish_reason": finish,
+            }
             for i in range(n)
         ],
     }
@@ -47,8 +63,18 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
         "chat success",
         line("a", chat("hello")),
-        {"status": "completed", "status_code": 200, "content": "hello", "finish_reason": "stop", "prompt_tokens": 3,
-         "completion_tokens": 4, "total_tokens": 7, "error_code": None, "error_message": None, "request_id": "req-a"},
+        {
+            "status": "completed",
+            "status_code": 200,
+            "content": "hello",
+            "finish_reason": "stop",
+            "prompt_tokens": 3,
+            "completion_tokens": 4,
+            "total_tokens": 7,
+            "error_code": None,
+            "error_message": None,
+            "request_id": "req-a",
+        },
     ),
     (
         "chat n>1 keeps choice 0",
@@ -57,7 +83,15 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     (
         "chat choices out of order: the one with index 0",
-        line("a", {"choices": [{"index": 1, "message": {"content": "one"}}, {"index": 0, "message": {"content": "zero"}, "finish_reason": "stop"}]}),
+        line(
+            "a",
+            {
+                "choices": [
+                    {"index": 1, "message": {"content": "one"}},
+                    {"index": 0, "message": {"content": "zero"}, "finish_reason": "stop"},
+                ]
+            },
+        ),
         {"status": "completed", "content": "zero", "finish_reason": "stop", "prompt_tokens": None},
     ),
     (
@@ -73,17 +107,39 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
         "refusal",
         line("a", chat(None, refusal="I can't help with that")),
-        {"status": "completed", "content": None, "error_code": "refusal", "error_message": "I can't help with that"},
+        {
+            "status": "completed",
+            "content": None,
+            "error_code": "refusal",
+            "error_message": "I can't help with that",
+        },
     ),
     (
         "error object, no response",
         line("a", None, status_code=None, error={"code": "server_error", "message": "boom"}),
-        {"status": "failed", "status_code": None, "content": None, "error_code": "server_error", "error_message": "boom", "request_id": None},
+        {
+            "status": "failed",
+            "status_code": None,
+            "content": None,
+            "error_code": "server_error",
+            "error_message": "boom",
+            "request_id": None,
+        },
     ),
     (
         "HTTP 400 in response body",
-        line("a", {"error": {"message": "bad model", "type": "invalid_request_error", "code": "model_not_found"}}, status_code=400),
-        {"status": "failed", "status_code": 400, "error_code": "model_not_found", "error_message": "bad model", "request_id": "req-a"},
+        line(
+            "a",
+            {"error": {"message": "bad model", "type": "invalid_request_error", "code": "model_not_found"}},
+            status_code=400,
+        ),
+        {
+            "status": "failed",
+            "status_code": 400,
+            "error_code": "model_not_found",
+            "error_message": "bad model",
+            "request_id": "req-a",
+        },
     ),
     (
         "HTTP 500, error without code: falls back to type",
@@ -108,7 +164,12 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
         "no response and no error",
         {"custom_id": "a"},
-        {"status": "failed", "status_code": None, "error_code": "missing_body", "error_message": "the line has no response"},
+        {
+            "status": "failed",
+            "status_code": None,
+            "error_code": "missing_body",
+            "error_message": "the line has no response",
+        },
     ),
     (
         "expired line",
@@ -127,28 +188,70 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     (
         "completions API",
-        line("a", {"object": "text_completion", "choices": [{"text": "once upon", "index": 0, "finish_reason": "length"}],
-                   "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4}}),
+        line(
+            "a",
+            {
+                "object": "text_completion",
+                "choices": [{"text": "once upon", "index": 0, "finish_reason": "length"}],
+                "usage": {"prompt_tokens": 2, "completion_tokens": 2, "total_tokens": 4},
+            },
+        ),
         {"status": "completed", "content": "once upon", "finish_reason": "length", "total_tokens": 4},
     ),
     (
         "responses API",
-        line("a", {"object": "response", "status": "completed", "output": [
-            {"type": "reasoning", "summary": []},
-            {"type": "message", "content": [{"type": "output_text", "text": "Hello "}, {"type": "output_text", "text": "world"}]},
-        ], "usage": {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}}),
-        {"status": "completed", "content": "Hello world", "finish_reason": "stop", "prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+        line(
+            "a",
+            {
+                "object": "response",
+                "status": "completed",
+                "output": [
+                    {"type": "reasoning", "summary": []},
+                    {
+                        "type": "message",
+                        "content": [
+                            {"type": "output_text", "text": "Hello "},
+                            {"type": "output_text", "text": "world"},
+                        ],
+                    },
+                ],
+                "usage": {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7},
+            },
+        ),
+        {
+            "status": "completed",
+            "content": "Hello world",
+            "finish_reason": "stop",
+            "prompt_tokens": 5,
+            "completion_tokens": 2,
+            "total_tokens": 7,
+        },
     ),
     (
         "responses API incomplete",
-        line("a", {"object": "response", "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"},
-                   "output": [{"type": "message", "content": [{"type": "output_text", "text": "Hel"}]}]}),
+        line(
+            "a",
+            {
+                "object": "response",
+                "status": "incomplete",
+                "incomplete_details": {"reason": "max_output_tokens"},
+                "output": [{"type": "message", "content": [{"type": "output_text", "text": "Hel"}]}],
+            },
+        ),
         {"status": "completed", "content": "Hel", "finish_reason": "length"},
     ),
     (
         "unknown extra fields everywhere",
-        {**line("a", {**chat("x"), "new_field": {"deep": [1]}}), "surprise": 1, "response": {
-            "status_code": 200, "request_id": "r", "body": {**chat("x"), "new_field": 1}, "extra": True}},
+        {
+            **line("a", {**chat("x"), "new_field": {"deep": [1]}}),
+            "surprise": 1,
+            "response": {
+                "status_code": 200,
+                "request_id": "r",
+                "body": {**chat("x"), "new_field": 1},
+                "extra": True,
+            },
+        },
         {"status": "completed", "content": "x", "request_id": "r"},
     ),
     (
@@ -184,12 +287,21 @@ def test_fast_and_slow_paths_agree(tmp_path: Path) -> None:
     # (a duplicate custom_id always goes there): rows must be identical.
     ok = line("a", chat("same text"))
     df = parse_results([write(tmp_path / "o.jsonl", [ok])])
-    df2 = parse_results([write(tmp_path / "o2.jsonl", [line("a", None, status_code=None, error={"code": "x"}), ok])])
+    df2 = parse_results(
+        [write(tmp_path / "o2.jsonl", [line("a", None, status_code=None, error={"code": "x"}), ok])]
+    )
     pd.testing.assert_frame_equal(df, df2)
 
 
 def test_dtypes(tmp_path: Path) -> None:
-    df = parse_results([write(tmp_path / "o.jsonl", [line("a", chat("x")), line("b", None, status_code=None, error={"code": "e"})])])
+    df = parse_results(
+        [
+            write(
+                tmp_path / "o.jsonl",
+                [line("a", chat("x")), line("b", None, status_code=None, error={"code": "e"})],
+            )
+        ]
+    )
     for column in ("status_code", "prompt_tokens", "completion_tokens", "total_tokens"):
         assert str(df[column].dtype) == "Int64"
     assert df.index.name == "custom_id"
@@ -198,17 +310,24 @@ def test_dtypes(tmp_path: Path) -> None:
 
 
 def embedding_line(cid: str, *vectors: list[float]) -> dict[str, Any]:
-    body = {"object": "list", "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
-            "model": "m", "usage": {"prompt_tokens": 2, "total_tokens": 2}}
+    body = {
+        "object": "list",
+        "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+        "model": "m",
+        "usage": {"prompt_tokens": 2, "total_tokens": 2},
+    }
     return line(cid, body)
 
 
 def test_embeddings(tmp_path: Path) -> None:
-    path = write(tmp_path / "o.jsonl", [
-        embedding_line("a", [0.1, 0.2, 0.3]),
-        embedding_line("b", [1.0, 2.0], [3.0, 4.0]),
-        line("c", {"error": {"message": "too long", "code": "context_length_exceeded"}}, status_code=400),
-    ])
+    path = write(
+        tmp_path / "o.jsonl",
+        [
+            embedding_line("a", [0.1, 0.2, 0.3]),
+            embedding_line("b", [1.0, 2.0], [3.0, 4.0]),
+            line("c", {"error": {"message": "too long", "code": "context_length_exceeded"}}, status_code=400),
+        ],
+    )
     df = parse_results([path])
     assert list(df.columns) == list(EMBEDDING_COLUMNS)
     assert isinstance(df.at["a", "embedding"], np.ndarray)
@@ -222,13 +341,17 @@ def test_embeddings(tmp_path: Path) -> None:
 
 
 def test_embedding_endpoint_without_any_success(tmp_path: Path) -> None:
-    path = write(tmp_path / "e.jsonl", [line("a", None, status_code=None, error={"code": "x", "message": "y"})])
+    path = write(
+        tmp_path / "e.jsonl", [line("a", None, status_code=None, error={"code": "x", "message": "y"})]
+    )
     assert list(parse_results([path], endpoint="/v1/embeddings").columns) == list(EMBEDDING_COLUMNS)
     assert list(parse_results([path]).columns) == list(RESULT_COLUMNS)
 
 
 def test_bad_json_and_empty_lines(tmp_path: Path) -> None:
-    path = write(tmp_path / "o.jsonl", [line("a", chat("x")), b"", b"{not json", b"   ", line("b", chat("y")), b"\r"])
+    path = write(
+        tmp_path / "o.jsonl", [line("a", chat("x")), b"", b"{not json", b"   ", line("b", chat("y")), b"\r"]
+    )
     with pytest.warns(UserWarning, match=r"o\.jsonl:3: skipped a line that is not valid JSON"):
         df = parse_results([path])
     assert list(df.index) == ["a", "b"]
