@@ -32,7 +32,36 @@ import pandas as pd
 
 from tfbatch_nb.results import read_results
 
-WORDS = ["the", "service", "was", "quick", "and", "friendly", "but", "the", "food", "arrived", "cold", "and", "the", "manager", "apologised", "politely", "offering", "a", "discount", "next", "time", "which", "we", "gladly", "accepted", "overall", "positive", "experience"]
+WORDS = [
+    "the",
+    "service",
+    "was",
+    "quick",
+    "and",
+    "friendly",
+    "but",
+    "the",
+    "food",
+    "arrived",
+    "cold",
+    "and",
+    "the",
+    "manager",
+    "apologised",
+    "politely",
+    "offering",
+    "a",
+    "discount",
+    "next",
+    "time",
+    "which",
+    "we",
+    "gladly",
+    "accepted",
+    "overall",
+    "positive",
+    "experience",
+]
 KEY_COLUMNS = [
     "status_code",
     "content",

@@ -122,7 +122,8 @@ def join_rows(frame: pd.DataFrame, rows: pd.DataFrame, id_column: str | None) ->
     else:
         key = pd.Series(rows.index.astype(str), index=rows.index)
     keyed = rows.assign(__tfbatch_key=key.to_numpy())
-    return keyed.join(frame, on="__tfbatch_key", rsuffix="_result").drop(columns="__tfbatch_key")
+    out = keyed.merge(frame, how="left", left_on="__tfbatch_key", right_index=True, suffixes=("", "_result"))
+    return out.drop(columns="__tfbatch_key")
 
 
 def _guess_id_column(frame: pd.DataFrame, rows: pd.DataFrame) -> str | None:

@@ -381,9 +381,8 @@ def validate(
     root = schema if root is None else root
     if "$ref" in schema:
         return validate(value, _resolve(schema["$ref"], root), root, path)
-    if "anyOf" in schema:
-        if not any(validate(value, s, root, path) is None for s in schema["anyOf"]):
-            return f"{path}: matches none of anyOf"
+    if "anyOf" in schema and not any(validate(value, s, root, path) is None for s in schema["anyOf"]):
+        return f"{path}: matches none of anyOf"
     kinds = schema.get("type")
     if kinds is not None:
         names: Sequence[str] = [kinds] if isinstance(kinds, str) else kinds

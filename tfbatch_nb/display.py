@@ -380,7 +380,9 @@ def results_summary_html(frame: Any) -> str:
     tokens = frame["total_tokens"].sum() if "total_tokens" in frame.columns else None
     tok = f"{int(tokens):,} total tokens" if tokens is not None and tokens == tokens else "tokens unknown"
     return (
-        f'<div style="{_FONT};margin-top:6px"><div style="font-weight:600">Results: {len(frame)} rows</div>'
+        f'<div style="{_FONT};margin-top:6px"><div style="font-weight:600">Results: {len(frame)} rows'
+        f'<span style="{_MUTED};font-weight:400"> · first {min(len(frame), 10)} below; '
+        f'<code style="{_MONO}">batch.results()</code> has them all</span></div>'
         f'<div style="height:8px;border-radius:4px;overflow:hidden;background:{_TRACK_COLOR};margin:4px 0">'
         f'{segs}</div><div style="display:flex;gap:14px;flex-wrap:wrap">{legend}'
         f'<span style="{_MUTED}">{_e(tok)}</span></div></div>'

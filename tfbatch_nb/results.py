@@ -23,10 +23,11 @@ request_id          the provider's request id, for support tickets
 Embedding batches have an ``embedding`` column (a float64 numpy array per row) instead of
 ``content``, ``finish_reason`` and ``parsed``.
 
-Speed: a 200,000-line file is read in 8 MiB blocks, each block decoded by one ``orjson`` call,
-and the common line shape (a successful chat completion) is unpacked by an inlined fast path
-straight into column lists; every other shape goes through :func:`tfbatch_nb._parse.extract`.
-See ``bench/bench_results.py``.
+Speed: files are read in 8 MiB blocks; a block is decoded in one call by msgspec into structs
+holding only the needed fields when msgspec is installed, else line by line by orjson, with the
+garbage collector paused; the common line shape (a successful chat completion) is unpacked by an
+inlined fast path straight into column lists, every other shape goes through
+:func:`tfbatch_nb._parse.extract`. See ``bench/bench_results.py``.
 """
 
 from __future__ import annotations
@@ -236,20 +237,8 @@ class _Collector:
         """Add a block of dicts. Inlines the common shape (successful chat completion)."""
         pos, ids = self.pos, self.ids
         c = self.cols
-        a_status, a_code, a_content, a_finish = (
-            c["status"].append,
-            c["status_code"].append,
-            c["content"].append,
-            c["finish_reason"].append,
-        )
-        a_pt, a_ct, a_tt = c["prompt_tokens"].append, c["completion_tokens"].append, c["total_tokens"].append
-        a_ec, a_em, a_rid, a_emb = (
-            c["error_code"].append,
-            c["error_message"].append,
-            c["request_id"].append,
-            c["embedding"].append,
-        )
-        slow = _parse.extract
+        apps = [c[name].append for name in _FIELDS]
+        a_status, a_code, a_content, a_finish, a_pt, a_ct, a_tt, a_ec, a_em, a_rid, a_emb = apps
         for d in values:
             # Each check mirrors what extract() would decide, so both paths give identical rows;
             # anything unusual (None content, refusals, bad types, errors) takes the slow path.
@@ -470,7 +459,7 @@ def parse_results(
             arr = arr.take(take)
         data[name] = arr
         cols[name] = []  # drop the list now: keeps the peak near one copy of each column
-    frame = pd.DataFrame(data, index=pd.Index(ids, name="custom_id"))
+    frame: pd.DataFrame = pd.DataFrame(data, index=pd.Index(ids, name="custom_id"))
     for name in ("parsed", "embedding"):  # python objects: keep them as they are, never as strings
         if name in frame and frame[name].dtype != object:
             frame[name] = frame[name].astype(object)

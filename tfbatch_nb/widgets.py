@@ -330,7 +330,17 @@ class StatusPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
         # append_display_data formats on this thread and sets the trait: no capture context
         # needed, so the table lands in the panel and never in the running cell's output.
         self.output.outputs = ()
-        self.output.append_display_data(frame.head(10))
+        self.output.append_display_data(_preview(frame))
+
+
+_PREVIEW_COLUMNS = ("status", "content", "parsed", "embedding", "total_tokens", "error_code", "error_message")
+
+
+def _preview(frame: Any, rows: int = 10) -> Any:
+    """The first rows with the columns worth a glance; the full frame is ``batch.results()``."""
+    head = frame.head(rows)
+    cols = [c for c in _PREVIEW_COLUMNS if c in head.columns and head[c].notna().any()]
+    return head[cols] if cols else head
 
 
 def _bar_style(s: Snapshot) -> str:

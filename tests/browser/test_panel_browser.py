@@ -60,7 +60,9 @@ def test_panel_lives_in_the_browser(
         nxt.wait_for(timeout=TIMEOUT_MS)
         status_then = nxt.inner_text().rsplit(" ", 1)[-1].strip()
         assert status_then not in TERMINAL, status_then
-        assert "100%" not in (panel.locator(".tfbatch-progress .progress-bar").get_attribute("style") or "")
+        assert "width: 100%" not in (
+            panel.locator(".tfbatch-progress .progress-bar").get_attribute("style") or ""
+        )
         page.screenshot(path=str(artifacts / f"panel-{label}-running.png"))
 
         # 3. with no further cell run, the panel follows the job to the end

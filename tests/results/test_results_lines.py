@@ -49,7 +49,7 @@ def chat(
         ],
     }
     if usage is not None:
-        body["usage"] = dict(zip(("prompt_tokens", "completion_tokens", "total_tokens"), usage))
+        body["usage"] = dict(zip(("prompt_tokens", "completion_tokens", "total_tokens"), usage, strict=False))
     return body
 
 

@@ -1,90 +1,40 @@
-"""The simulated model: deterministic, plainly fake answers in the real response shapes.
+"""The simulated model's responses: the real response shapes around :mod:`.answers`' content.
 
-Same request body, same answer (the body is hashed). Token counts are an estimate: **one token per
-4 characters** of text (rounded up); prompt tokens count the text of every message / input.
-Embeddings have ``dimensions`` components (default 64), unit norm, derived from the input text.
+Same request body, same answer. Token counts follow :func:`.answers.tokens` (4 characters per
+token); prompt tokens count the text of every message / input. Embeddings have ``dimensions``
+components (default 64), unit norm, derived from the input text.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import sys
 import time
 from array import array
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
-from .schema_gen import SchemaInstance
+from .answers import CHARS_PER_TOKEN, PREFIX, Answer, limit, request_hash, sentiment, tokens
 
-CHARS_PER_TOKEN = 4
+__all__ = [
+    "CHARS_PER_TOKEN",
+    "DEFAULT_EMBEDDING_DIMENSIONS",
+    "PREFIX",
+    "ResponderError",
+    "chat_completion",
+    "completion",
+    "embedding_vector",
+    "embeddings",
+    "request_hash",
+    "response",
+    "sentiment",
+    "simulate",
+    "tokens",
+]
+
 DEFAULT_EMBEDDING_DIMENSIONS = 64
-PREFIX = "[simulated]"
-
-_POSITIVE = frozenset(
-    [
-        "good",
-        "great",
-        "love",
-        "loved",
-        "excellent",
-        "amazing",
-        "happy",
-        "best",
-        "wonderful",
-        "fantastic",
-        "nice",
-        "perfect",
-        "recommend",
-        "enjoyed",
-        "awesome",
-        "like",
-        "liked",
-        "beautiful",
-        "fast",
-        "helpful",
-        "works",
-        "pleased",
-        "delightful",
-        "brilliant",
-        "superb",
-    ]
-)
-_NEGATIVE = frozenset(
-    [
-        "bad",
-        "terrible",
-        "awful",
-        "hate",
-        "hated",
-        "worst",
-        "poor",
-        "disappointed",
-        "disappointing",
-        "broken",
-        "boring",
-        "horrible",
-        "waste",
-        "refund",
-        "slow",
-        "never",
-        "useless",
-        "crashes",
-        "crashed",
-        "rude",
-        "cheap",
-        "flimsy",
-        "dirty",
-        "late",
-        "wrong",
-        "fails",
-        "failed",
-    ]
-)
-_WORD = re.compile(r"[a-z']+")
 
 
 class ResponderError(Exception):
@@ -121,22 +71,6 @@ class ResponderError(Exception):
         return {"error": {"message": self.message, "type": self.type, "code": self.code, "param": self.param}}
 
 
-def tokens(text: str) -> int:
-    """Estimated tokens of ``text``: ceil(len / 4).
-
-    Examples
-    --------
-    >>> tokens("12345")
-    2
-    """
-    return -(-len(text) // CHARS_PER_TOKEN)
-
-
-def request_hash(body: dict[str, Any]) -> bytes:
-    """Stable 16-byte hash of a request body (key order does not matter)."""
-    return hashlib.blake2b(orjson.dumps(body, option=orjson.OPT_SORT_KEYS), digest_size=16).digest()
-
-
 def _content_text(content: Any) -> str:
     if isinstance(content, str):
         return content
@@ -145,66 +79,6 @@ def _content_text(content: Any) -> str:
             p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
         )
     return ""
-
-
-def sentiment(text: str) -> str:
-    """A plausible, deterministic sentiment label from a tiny word list.
-
-    Examples
-    --------
-    >>> sentiment("I love it, works great")
-    'positive'
-    """
-    words = _WORD.findall(text.lower())
-    # set intersections count distinct words: cheaper per line than a generator, and close enough
-    score = len(_POSITIVE.intersection(words)) - len(_NEGATIVE.intersection(words))
-    return "positive" if score > 0 else "negative" if score < 0 else "neutral"
-
-
-class _Answer:
-    """Decides the answer text for one request (shared by chat, completions and responses)."""
-
-    def __init__(self, prompt: str, last: str, seed: bytes) -> None:
-        self.prompt, self.last, self.seed = prompt, last, seed
-        self.sentiment = sentiment(last) if "sentiment" in prompt.lower() else None
-
-    def text(self, choice: int = 0) -> str:
-        suffix = f" (choice {choice + 1})" if choice else ""
-        if self.sentiment is not None:
-            return f"{PREFIX} {self.sentiment}{suffix}"
-        words = self.last.split()
-        snippet = " ".join(words[:6]) + (" ..." if len(words) > 6 else "")
-        return f'{PREFIX} reply {self.seed.hex()[:6]} to "{snippet}"{suffix}'
-
-    def field(self, name: str) -> str:
-        return self.sentiment if self.sentiment and "sentiment" in name.lower() else f"{PREFIX} {name}"
-
-    def prefer(self, values: Sequence[Any]) -> Any | None:
-        if self.sentiment is None:
-            return None
-        lowered = {str(v).lower(): v for v in values}
-        return lowered.get(self.sentiment)
-
-    def structured(self, fmt: Any, choice: int) -> str | None:
-        """JSON text for a ``response_format`` (chat) / ``text.format`` (responses), else None."""
-        if not isinstance(fmt, dict):
-            return None
-        if fmt.get("type") == "json_object":
-            return orjson.dumps({"answer": self.text(choice)}).decode()
-        if fmt.get("type") == "json_schema":
-            # chat nests the schema under json_schema; responses puts it at the top level
-            nested = fmt.get("json_schema")
-            spec: dict[str, Any] = nested if isinstance(nested, dict) else fmt
-            gen = SchemaInstance(self.seed + bytes([choice % 256]), text=self.field, prefer=self.prefer)
-            return orjson.dumps(gen.build(spec.get("schema", {}))).decode()
-        return None
-
-
-def _limit(text: str, max_tokens: Any) -> tuple[str, str]:
-    valid = isinstance(max_tokens, int) and not isinstance(max_tokens, bool) and max_tokens >= 0
-    if valid and tokens(text) > max_tokens:
-        return text[: max_tokens * CHARS_PER_TOKEN], "length"
-    return text, "stop"
 
 
 def _n(body: dict[str, Any]) -> int:
@@ -217,20 +91,35 @@ def _n(body: dict[str, Any]) -> int:
 
 
 def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
-    """A ``chat.completion`` for a chat request body."""
+    """A ``chat.completion`` for a chat request body.
+
+    This runs once per batch line, so it walks the messages once and skips the structured-output
+    machinery when there is no ``response_format``.
+    """
     messages = body.get("messages")
-    if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+    if not isinstance(messages, list) or not messages:
         raise ResponderError(400, "messages must be a non-empty array of message objects", param="messages")
-    texts = [_content_text(m.get("content")) for m in messages]
-    user = [t for m, t in zip(messages, texts, strict=True) if m.get("role") == "user"]
+    texts: list[str] = []
+    last_user: str | None = None
+    for m in messages:
+        if not isinstance(m, dict):
+            raise ResponderError(
+                400, "messages must be a non-empty array of message objects", param="messages"
+            )
+        content = m.get("content")
+        text = content if isinstance(content, str) else _content_text(content)
+        texts.append(text)
+        if m.get("role") == "user":
+            last_user = text
     prompt = "\n".join(texts)
     seed = request_hash(body)
-    answer = _Answer(prompt, user[-1] if user else texts[-1], seed)
+    answer = Answer(prompt, texts[-1] if last_user is None else last_user, seed)
     max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    fmt = body.get("response_format")
     choices, completion = [], 0
     for i in range(_n(body)):
-        raw = answer.structured(body.get("response_format"), i) or answer.text(i)
-        content, finish = _limit(raw, max_tokens)
+        raw = (answer.structured(fmt, i) if fmt is not None else None) or answer.text(i)
+        content, finish = limit(raw, max_tokens)
         completion += tokens(content)
         choices.append(
             {
@@ -242,7 +131,7 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
         )
     prompt_tokens = max(1, tokens(prompt))
     return {
-        "id": f"chatcmpl-{seed.hex()[:24]}",
+        "id": f"chatcmpl-{seed[:12].hex()}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": body.get("model"),
@@ -266,9 +155,9 @@ def completion(body: dict[str, Any]) -> dict[str, Any]:
     choices: list[dict[str, Any]] = []
     used = 0
     for p_index, p in enumerate(prompts):
-        answer = _Answer(p, p, seed + bytes([p_index % 256]))
+        answer = Answer(p, p, seed + bytes([p_index % 256]))
         for i in range(_n(body)):
-            text, finish = _limit(answer.text(i), body.get("max_tokens", 16))
+            text, finish = limit(answer.text(i), body.get("max_tokens", 16))
             used += tokens(text)
             choices.append({"text": text, "index": len(choices), "logprobs": None, "finish_reason": finish})
     prompt_tokens = max(1, sum(tokens(p) for p in prompts))
@@ -299,9 +188,9 @@ def response(body: dict[str, Any]) -> dict[str, Any]:
     instructions = given if isinstance(given, str) else ""
     prompt = "\n".join([instructions, *texts])
     seed = request_hash(body)
-    answer = _Answer(prompt, texts[-1], seed)
+    answer = Answer(prompt, texts[-1], seed)
     fmt = body["text"].get("format") if isinstance(body.get("text"), dict) else None
-    text, finish = _limit(answer.structured(fmt, 0) or answer.text(), body.get("max_output_tokens"))
+    text, finish = limit(answer.structured(fmt, 0) or answer.text(), body.get("max_output_tokens"))
     out_tokens, in_tokens = tokens(text), max(1, tokens(prompt))
     return {
         "id": f"resp_{seed.hex()[:24]}",
