@@ -30,7 +30,6 @@ import pandas as pd
 import tfbatch_nb as tfb
 from tfbatch_nb import widgets
 
-
 LINES = 2000
 
 
@@ -92,7 +91,7 @@ def main() -> None:
         try:
             gw = tfb.connect(url, key, journal=Path(tmp) / "journal")
             df = pd.DataFrame(
-                {"id": [f"r{i}" for i in range(400)], "text": [f"review {i}" for i in range(400)]}
+                {"id": [f"r{i}" for i in range(LINES)], "text": [f"review {i}" for i in range(LINES)]}
             )
             reqs = tfb.build_requests(
                 df,

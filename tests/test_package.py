@@ -34,6 +34,7 @@ DESIGN_NAMES = {
 def test_all_is_sorted_and_complete() -> None:
     assert tfbatch_nb.__all__ == sorted(tfbatch_nb.__all__)
     assert set(tfbatch_nb.__all__) >= DESIGN_NAMES
+    assert set(tfbatch_nb.__all__) == set(tfbatch_nb._EXPORTS) | {"__version__"}
     for name in tfbatch_nb.__all__:
         assert getattr(tfbatch_nb, name) is not None, name
 

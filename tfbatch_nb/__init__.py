@@ -37,7 +37,24 @@ _EXPORTS: dict[str, str] = {
     "read_results": "results",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+# A literal list (not computed) so linters and type checkers can read it; a test keeps it equal
+# to the _EXPORTS table and sorted.
+__all__ = [
+    "Batch",
+    "BatchFailedError",
+    "BatchInputError",
+    "BatchRequests",
+    "BatchTimeoutError",
+    "Gateway",
+    "LocalGateway",
+    "MissingDependencyError",
+    "TfBatchError",
+    "__version__",
+    "build_requests",
+    "connect",
+    "providers",
+    "read_results",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from . import providers

@@ -29,6 +29,7 @@ __all__ = ["LineTemplate", "Spool", "dumps", "escape_strings", "find_non_finite"
 
 IntArray = npt.NDArray[np.int64]
 _BLOCK = 8 * 2**20  # bytes per read/write call: big blocks are what makes spooling cheap
+SPILL_BYTES = 64 * 2**20  # jobs up to this size stay in memory: their bytes get written once, not twice
 
 
 def _default(value: Any) -> Any:
@@ -142,10 +143,11 @@ class LineTemplate:
 
 
 class _RangeReader(io.RawIOBase):
-    """A seekable read-only view of ``[start, end)`` of a file, so one part uploads without copying."""
+    """A seekable read-only view of ``[start, end)`` of a spool, so one part uploads without copying."""
 
-    def __init__(self, path: str, start: int, end: int, name: str) -> None:
-        self._f = open(path, "rb")  # noqa: SIM115 - closed in close()
+    def __init__(self, spool: Spool, start: int, end: int, name: str) -> None:
+        self._spool = spool  # keeps the spool (and its temp dir) alive while the stream is open
+        self._f = open(spool.path, "rb") if spool.spilled else None  # noqa: SIM115 - closed in close()
         self._start, self._size, self._pos = start, end - start, 0
         self.name = name  # httpx takes the upload's filename from here
 
@@ -167,42 +169,77 @@ class _RangeReader(io.RawIOBase):
         want = min(len(buffer), self._size - self._pos)
         if want <= 0:
             return 0
-        self._f.seek(self._start + self._pos)
-        data = self._f.read(want)
+        at = self._start + self._pos
+        if self._f is not None:
+            self._f.seek(at)
+            data: bytes | memoryview = self._f.read(want)
+        else:
+            data = b"".join(self._spool.slices(at, at + want))
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
 
     def close(self) -> None:
-        self._f.close()
+        if self._f is not None:
+            self._f.close()
         super().close()
 
 
 class Spool:
-    """Lines and custom_ids on disk in a private temp dir, removed when the last user is collected.
+    """Lines and custom_ids of a job: in memory while small, spilled to a private temp dir when big.
 
+    A job under ``spill_at`` bytes (64 MiB by default) stays as a list of in-memory blocks, so its
+    bytes are written exactly once, by ``to_jsonl``/upload; past it, everything moves to files in a
+    temp dir (removed when the last user is collected) so memory stays bounded by the block.
     ``ends`` holds each line's end offset (8 bytes a row: the only per-row state kept in memory,
     besides ``n_inputs`` for embeddings), so parts and ranges are computed without reading lines.
     """
 
-    def __init__(self) -> None:
-        self._dir = tempfile.mkdtemp(prefix="tfbatch-")
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
-        self.path = os.path.join(self._dir, "lines.jsonl")
-        self._ids_path = os.path.join(self._dir, "ids.txt")
-        self._lines_f: io.BufferedWriter | None = open(self.path, "wb")  # noqa: SIM115
-        self._ids_f: io.BufferedWriter | None = open(self._ids_path, "wb")  # noqa: SIM115
+    def __init__(self, *, spill_at: int | None = None) -> None:
+        self._spill_at = SPILL_BYTES if spill_at is None else spill_at
+        self._dir: str | None = None
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+        self.path = ""  # the lines file, once spilled
+        self._ids_path = ""
+        self._lines_f: io.BufferedWriter | None = None
+        self._ids_f: io.BufferedWriter | None = None
+        # In-memory blocks (whole lines each) and where each starts; emptied when spilling.
+        self._blocks: list[bytes] = []
+        self._id_blocks: list[bytes] = []
+        self._block_starts: IntArray = np.zeros(0, dtype=np.int64)
         self._ends: list[IntArray] = []
         self._inputs: list[IntArray] = []
         self._offset = 0
         self.ends: IntArray = np.zeros(0, dtype=np.int64)
         self.n_inputs: IntArray | None = None
 
+    @property
+    def spilled(self) -> bool:
+        """Whether the lines live in a file (big jobs) rather than in memory."""
+        return self._dir is not None
+
+    def _spill(self) -> None:
+        self._dir = tempfile.mkdtemp(prefix="tfbatch-")
+        self._finalizer = weakref.finalize(self, shutil.rmtree, self._dir, True)
+        self.path = os.path.join(self._dir, "lines.jsonl")
+        self._ids_path = os.path.join(self._dir, "ids.txt")
+        self._lines_f = open(self.path, "wb")  # noqa: SIM115 - closed in finish()/discard()
+        self._ids_f = open(self._ids_path, "wb")  # noqa: SIM115
+        self._lines_f.writelines(self._blocks)
+        self._ids_f.writelines(self._id_blocks)
+        self._blocks, self._id_blocks = [], []
+
     def append(self, block: bytes, lens: IntArray, ids: list[bytes], n_inputs: IntArray | None) -> None:
-        assert self._lines_f is not None and self._ids_f is not None
-        self._lines_f.write(block)
         # Escaped ids hold no raw newline, so "\n" separates them unambiguously.
-        self._ids_f.write(b"\n".join(ids) + b"\n")
+        id_block = b"\n".join(ids) + b"\n"
+        if not self.spilled and self._offset + len(block) > self._spill_at:
+            self._spill()
+        if self._lines_f is not None and self._ids_f is not None:
+            self._lines_f.write(block)
+            self._ids_f.write(id_block)
+        else:
+            self._blocks.append(block)
+            self._id_blocks.append(id_block)
         self._ends.append(self._offset + np.cumsum(lens))
         self._offset += len(block)
         if n_inputs is not None:
@@ -216,13 +253,17 @@ class Spool:
         self.ends = np.concatenate(self._ends) if self._ends else np.zeros(0, dtype=np.int64)
         self.n_inputs = np.concatenate(self._inputs) if self._inputs else None
         self._ends, self._inputs = [], []
+        sizes = np.fromiter(map(len, self._blocks), dtype=np.int64, count=len(self._blocks))
+        self._block_starts = np.cumsum(sizes) - sizes
         return self
 
     def discard(self) -> None:
         for f in (self._lines_f, self._ids_f):
             if f is not None:
                 f.close()
-        self._finalizer()
+        self._blocks, self._id_blocks = [], []
+        if self._finalizer is not None:
+            self._finalizer()
 
     @property
     def nbytes(self) -> int:
@@ -232,8 +273,11 @@ class Spool:
         return int(self.ends[line - 1]) if line > 0 else 0
 
     def custom_ids(self) -> list[str]:
-        with open(self._ids_path, "rb") as f:
-            data = f.read()
+        if self.spilled:
+            with open(self._ids_path, "rb") as f:
+                data = f.read()
+        else:
+            data = b"".join(self._id_blocks)
         if not data:
             return []
         # One vectorised decode of all ids: rebuild a JSON array of the escaped strings.
@@ -241,10 +285,24 @@ class Spool:
         return ids
 
     def open(self, start: int, end: int, name: str) -> io.BufferedReader:
-        return io.BufferedReader(_RangeReader(self.path, start, end, name), buffer_size=_BLOCK)
+        return io.BufferedReader(_RangeReader(self, start, end, name), buffer_size=_BLOCK)
 
-    def iter_blocks(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def slices(self, start: int, end: int) -> Iterator[memoryview]:
+        """Zero-copy views of ``[start, end)`` of the in-memory blocks."""
+        i = max(int(np.searchsorted(self._block_starts, start, "right")) - 1, 0)
+        while start < end and i < len(self._blocks):
+            base = int(self._block_starts[i])
+            view = memoryview(self._blocks[i])[start - base : end - base]
+            start += len(view)
+            i += 1
+            if len(view):
+                yield view
+
+    def iter_blocks(self, start: int = 0, end: int | None = None) -> Iterator[bytes | memoryview]:
         end = self.nbytes if end is None else end
+        if not self.spilled:
+            yield from self.slices(start, end)
+            return
         with open(self.path, "rb") as f:
             f.seek(start)
             while start < end:
@@ -256,19 +314,23 @@ class Spool:
 
     def copy_to(self, fd: int, start: int, end: int) -> None:
         """Copy ``[start, end)`` of the lines into an open file descriptor, in the kernel when it can."""
-        with open(self.path, "rb") as f:
-            src, offset = f.fileno(), start
-            try:
-                # copy_file_range skips the user-space round trip (and reflinks on CoW filesystems).
-                while offset < end:
-                    done = os.copy_file_range(src, fd, end - offset, offset)
-                    if done == 0:
-                        break
-                    offset += done
-            except (AttributeError, OSError):  # not Linux, or a filesystem pair that refuses
-                pass
+        offset = start
+        if self.spilled:
+            with open(self.path, "rb") as f:
+                src = f.fileno()
+                try:
+                    # copy_file_range skips the user-space round trip (and reflinks on CoW filesystems).
+                    while offset < end:
+                        done = os.copy_file_range(src, fd, end - offset, offset)
+                        if done == 0:
+                            break
+                        offset += done
+                except (AttributeError, OSError):  # not Linux, or a filesystem pair that refuses
+                    pass
         for chunk in self.iter_blocks(offset, end):
-            os.write(fd, chunk)
+            view = memoryview(chunk)
+            while len(view):  # os.write may write less than asked (signals, pipes)
+                view = view[os.write(fd, view) :]
 
     def iter_lines(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         tail = b""

@@ -15,12 +15,22 @@ import pandas as pd
 
 from . import results as _results
 from ._poll import call_with_retry
+from .errors import BatchInputError, TfBatchError
 from .status import PartSnapshot
 
 if TYPE_CHECKING:
     from .batch import Batch
 
-__all__ = ["collect", "fold", "join_rows", "part_ids", "validation_errors"]
+__all__ = [
+    "collect",
+    "error_frame",
+    "fold",
+    "join_rows",
+    "part_ids",
+    "retry",
+    "validation_errors",
+    "with_retries",
+]
 
 
 def part_ids(batch: Batch, index: int) -> list[str] | None:
@@ -40,7 +50,9 @@ def _download(batch: Batch, file_id: str, dest: Path) -> Path:
 def _failed_rows(ids: list[str], part: PartSnapshot) -> pd.DataFrame:
     # A part that failed validation never ran: each of its rows is failed, with the first reason.
     first = part.errors[0] if part.errors else {}
-    frame = pd.DataFrame(index=pd.Index(ids, name="custom_id"), columns=list(_results.RESULT_COLUMNS), dtype=object)
+    frame: pd.DataFrame = pd.DataFrame(
+        index=pd.Index(ids, name="custom_id"), columns=list(_results.RESULT_COLUMNS), dtype=object
+    )
     frame["status"] = "failed"
     frame["error_code"] = first.get("code") or "batch_failed"
     frame["error_message"] = first.get("message") or f"batch {part.batch_id} failed validation"
@@ -85,8 +97,12 @@ def collect(batch: Batch, parts: tuple[PartSnapshot, ...]) -> pd.DataFrame:
             )
         frames.append(frame)
     if not frames:
-        return pd.DataFrame(columns=list(_results.RESULT_COLUMNS), index=pd.Index([], name="custom_id"))
-    return frames[0] if len(frames) == 1 else pd.concat(frames)
+        empty: pd.DataFrame = pd.DataFrame(
+            columns=list(_results.RESULT_COLUMNS), index=pd.Index([], name="custom_id")
+        )
+        return empty
+    whole: pd.DataFrame = frames[0] if len(frames) == 1 else pd.concat(frames)
+    return whole
 
 
 def fold(frame: pd.DataFrame, retried: pd.DataFrame) -> pd.DataFrame:
@@ -106,7 +122,7 @@ def fold(frame: pd.DataFrame, retried: pd.DataFrame) -> pd.DataFrame:
     take = retried[better]
     if take.empty:
         return frame
-    out = frame.copy()
+    out: pd.DataFrame = frame.copy()
     for col in out.columns.intersection(take.columns):
         out[col] = out[col].astype(object) if out[col].dtype != take[col].dtype else out[col]
         out.loc[take.index, col] = take[col]
@@ -123,7 +139,8 @@ def join_rows(frame: pd.DataFrame, rows: pd.DataFrame, id_column: str | None) ->
         key = pd.Series(rows.index.astype(str), index=rows.index)
     keyed = rows.assign(__tfbatch_key=key.to_numpy())
     out = keyed.merge(frame, how="left", left_on="__tfbatch_key", right_index=True, suffixes=("", "_result"))
-    return out.drop(columns="__tfbatch_key")
+    joined: pd.DataFrame = out.drop(columns="__tfbatch_key")
+    return joined
 
 
 def _guess_id_column(frame: pd.DataFrame, rows: pd.DataFrame) -> str | None:
@@ -150,3 +167,56 @@ def validation_errors(parts: tuple[PartSnapshot, ...]) -> list[dict[str, Any]]:
         for e in p.errors
         if p.status == "failed" or p.errors
     ]
+
+
+def with_retries(batch: Batch, frame: pd.DataFrame, *, refresh: bool) -> pd.DataFrame:
+    """Fold in the answers of the job's finished retry jobs (polling running ones once if ``refresh``)."""
+    for child in batch._gw.journal.children(batch.id):
+        retried = batch._gw._batch(child["job_id"])
+        snap = retried.snapshot()
+        if not snap.terminal and refresh:
+            snap = retried.refresh()
+        if snap.terminal and not all(p.status == "failed" for p in snap.parts):
+            frame = fold(frame, retried.results())
+    return frame
+
+
+def error_frame(batch: Batch) -> pd.DataFrame:
+    """``Batch.errors()``: validation errors, then failed rows."""
+    snap = batch.snapshot()
+    rows = [{"kind": "validation", "part": e["part"], "batch_id": e["batch_id"], "custom_id": None,
+             "line": e.get("line"), "code": e.get("code"), "message": e.get("message")}
+            for e in validation_errors(snap.parts)]  # fmt: skip
+    if snap.terminal:
+        frame = batch._own_results(timeout=None)
+        failed = frame[frame["status"] == "failed"]
+        rows += [{"kind": "row", "part": None, "batch_id": None, "custom_id": cid, "line": None,
+                  "code": r["error_code"], "message": r["error_message"]}
+                 for cid, r in failed.iterrows()]  # fmt: skip
+    cols = ["kind", "part", "batch_id", "custom_id", "line", "code", "message"]
+    out: pd.DataFrame = pd.DataFrame(rows, columns=cols)
+    return out
+
+
+def retry(batch: Batch, wanted: set[str]) -> Batch:
+    """``Batch.retry_failed()``: a linked job of the rows whose status is in ``wanted``."""
+    from ._submit import submit
+    from .requests import BatchRequests
+
+    snap = batch.snapshot()
+    if not snap.terminal:
+        raise TfBatchError(f"job {batch.id} is still {snap.status}; wait() for it before retrying rows")
+    frame = with_retries(batch, batch._own_results(timeout=None), refresh=False)
+    ids = frame.index[frame["status"].isin(wanted)].tolist()
+    if not ids:
+        raise BatchInputError(
+            f"no rows of job {batch.id} have a status in {sorted(wanted)}: nothing to retry"
+        )
+    job = batch._job()
+    journal = batch._gw.journal
+    source = BatchRequests.from_jsonl([journal.part_path(batch.id, p.index) for p in snap.parts],
+                                      provider=batch._gw.provider)  # fmt: skip
+    n = len(journal.children(batch.id)) + 1
+    return submit(batch._gw, source.subset(ids), name=f"{job['name']}-retry{n}" if job["name"] else None,
+                  completion_window=job.get("completion_window") or "24h", metadata=job.get("metadata"),
+                  force=False, parent_job=batch.id, id_column=job.get("id_column"))  # fmt: skip

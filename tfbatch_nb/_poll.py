@@ -44,7 +44,12 @@ def is_transient(exc: BaseException) -> bool:
     # error, not the SDK's: httpx (SDK < 3) or httpx2 (SDK >= 3) transport / protocol errors.
     for cls in type(exc).__mro__:
         if cls.__module__.split(".")[0] in ("httpx", "httpx2", "httpcore") and cls.__name__ in (
-            "TransportError", "StreamError", "ProtocolError", "NetworkError", "TimeoutException"):
+            "TransportError",
+            "StreamError",
+            "ProtocolError",
+            "NetworkError",
+            "TimeoutException",
+        ):
             return True
     return False
 

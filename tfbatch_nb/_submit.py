@@ -50,7 +50,9 @@ def _write_atomic(path: Path, chunks: Any) -> None:
 def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     user = dict(metadata or {})
     if len(user) > 13:
-        raise BatchInputError(f"metadata= holds {len(user)} pairs; at most 13 (3 of OpenAI's 16 tag the batch)")
+        raise BatchInputError(
+            f"metadata= holds {len(user)} pairs; at most 13 (3 of OpenAI's 16 tag the batch)"
+        )
     for key, value in user.items():
         if not isinstance(key, str) or not isinstance(value, str) or len(key) > 64 or len(value) > 512:
             raise BatchInputError("metadata= must map str keys (<= 64 chars) to str values (<= 512 chars)")
@@ -192,11 +194,18 @@ def _reconcile(gw: Gateway, batch: Batch, job: Mapping[str, Any], index: int) ->
         meta = getattr(b, "metadata", None) or {}
         return bool(meta.get(TAG_JOB) == job["job_id"] and meta.get(TAG_PART) == str(index))
 
-    page = call_with_retry(lambda: gw.client.batches.list(limit=100), what="list batches", on_error=batch._note_error)
+    page = call_with_retry(
+        lambda: gw.client.batches.list(limit=100), what="list batches", on_error=batch._note_error
+    )
     for _ in range(_MAX_LIST_PAGES):
         for b in page.data:
             if matches(b):
-                log.info("tfbatch: found batch %s of job %s part %d after a lost answer", b.id, job["job_id"], index)
+                log.info(
+                    "tfbatch: found batch %s of job %s part %d after a lost answer",
+                    b.id,
+                    job["job_id"],
+                    index,
+                )
                 return b
         if not page.has_next_page():
             return None

@@ -23,7 +23,7 @@ import pandas as pd
 
 from . import _outcome, display
 from ._poll import Backoff, Watcher, describe, is_transient
-from .errors import BatchFailedError, BatchInputError, BatchTimeoutError, TfBatchError
+from .errors import BatchFailedError, BatchTimeoutError, TfBatchError
 from .status import TERMINAL, PartSnapshot, Snapshot, make_snapshot, part_from_batch
 
 if TYPE_CHECKING:
@@ -84,7 +84,8 @@ class Batch:
     @property
     def name(self) -> str | None:
         """The job's name (None if none was given)."""
-        return self._job()["name"]
+        name = self._job()["name"]
+        return str(name) if name is not None else None
 
     @property
     def ids(self) -> list[str]:
@@ -142,7 +143,9 @@ class Batch:
             if finished is not None:
                 fields["finished_at"] = finished
             self._gw.journal.update_part(self.id, part.index, **fields)
-            snap = make_snapshot(job_id=self.id, name=None, provider="", model=None, endpoint="", parts=self._parts)
+            snap = make_snapshot(
+                job_id=self.id, name=None, provider="", model=None, endpoint="", parts=self._parts
+            )
             self._gw.journal.update_job(self.id, status=snap.status, total=snap.total, completed=snap.completed,
                                         failed=snap.failed, updated=time.time())  # fmt: skip
 
@@ -209,7 +212,9 @@ class Batch:
         # The local gateway answers in milliseconds: poll it fast so tutorials feel live.
         return 0.25 if self._gw.local is not None or "127.0.0.1" in self._gw.base_url else 1.0
 
-    def wait(self, *, timeout: float | None = None, poll: float | None = None, progress: bool | None = None) -> Batch:
+    def wait(
+        self, *, timeout: float | None = None, poll: float | None = None, progress: bool | None = None
+    ) -> Batch:
         """Poll in the foreground until the job is done (backoff from ``poll`` up to 30 s).
 
         Parameters
@@ -347,11 +352,7 @@ class Batch:
         if parts and all(p.status == "failed" for p in parts):
             errs = _outcome.validation_errors(parts)
             raise BatchFailedError(f"job {self.id} failed validation ({', '.join(self.ids)})", errors=errs)
-        for child in self._gw.journal.children(self.id):
-            retry = self._gw._batch(child["job_id"])
-            snap = retry.snapshot() if retry.snapshot().terminal else retry.refresh()
-            if snap.terminal and not all(p.status == "failed" for p in snap.parts):
-                frame = _outcome.fold(frame, retry.results())
+        frame = _outcome.with_retries(self, frame, refresh=True)
         if join is not None:
             return _outcome.join_rows(frame, join, self._job().get("id_column"))
         return frame
@@ -366,20 +367,11 @@ class Batch:
         --------
         >>> batch.errors()  # doctest: +SKIP
         """
-        snap = self.snapshot()
-        rows = [{"kind": "validation", "part": e["part"], "batch_id": e["batch_id"], "custom_id": None,
-                 "line": e.get("line"), "code": e.get("code"), "message": e.get("message")}
-                for e in _outcome.validation_errors(snap.parts)]  # fmt: skip
-        if snap.terminal:
-            frame = self._own_results(timeout=None)
-            failed = frame[frame["status"] == "failed"]
-            rows += [{"kind": "row", "part": None, "batch_id": None, "custom_id": cid, "line": None,
-                      "code": r["error_code"], "message": r["error_message"]}
-                     for cid, r in failed.iterrows()]  # fmt: skip
-        cols = ["kind", "part", "batch_id", "custom_id", "line", "code", "message"]
-        return pd.DataFrame(rows, columns=cols)
+        return _outcome.error_frame(self)
 
-    def retry_failed(self, *, include: Iterable[str] = ("failed", "expired", "cancelled", "missing")) -> Batch:
+    def retry_failed(
+        self, *, include: Iterable[str] = ("failed", "expired", "cancelled", "missing")
+    ) -> Batch:
         """Submit a new, linked job of only the rows whose status is in ``include``.
 
         Built from the journal's copy of the requests, so it works after a restart. Calling it
@@ -401,29 +393,7 @@ class Batch:
         >>> retry = batch.retry_failed()  # doctest: +SKIP
         >>> retry.wait(); batch.results()  # doctest: +SKIP
         """
-        from ._submit import submit
-        from .requests import BatchRequests
-
-        wanted = set(include)
-        snap = self.snapshot()
-        if not snap.terminal:
-            raise TfBatchError(f"job {self.id} is still {snap.status}; wait() for it before retrying rows")
-        frame = self._own_results(timeout=None)
-        for child in self._gw.journal.children(self.id):
-            retry = self._gw._batch(child["job_id"])
-            if retry.snapshot().terminal:
-                frame = _outcome.fold(frame, retry.results())
-        ids = frame.index[frame["status"].isin(wanted)].tolist()
-        if not ids:
-            raise BatchInputError(f"no rows of job {self.id} have a status in {sorted(wanted)}: nothing to retry")
-        job = self._job()
-        paths = [self._gw.journal.part_path(self.id, p.index) for p in snap.parts]
-        source = BatchRequests.from_jsonl(paths, provider=self._gw.provider)
-        subset = source.subset(ids)
-        n = len(self._gw.journal.children(self.id)) + 1
-        return submit(self._gw, subset, name=f"{job['name']}-retry{n}" if job["name"] else None,
-                      completion_window=job.get("completion_window") or "24h", metadata=job.get("metadata"),
-                      force=False, parent_job=self.id, id_column=job.get("id_column"))  # fmt: skip
+        return _outcome.retry(self, set(include))
 
     # -- display ------------------------------------------------------------------------------------
     def panel(self) -> Any:
@@ -447,7 +417,8 @@ class Batch:
         if _widget_frontend():
             from . import widgets
 
-            return widgets.mimebundle(self)  # type: ignore[no-any-return]
+            bundle: dict[str, Any] = widgets.mimebundle(self)
+            return bundle
         snap = self.snapshot()
         return {"text/plain": display.render_text(snap), "text/html": display.render_html(snap)}
 

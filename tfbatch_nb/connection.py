@@ -7,7 +7,7 @@ thread, so tutorials run offline with no key.
 
 Examples
 --------
->>> import tfbatch_nb as tfb
+>>> import tempfile, tfbatch_nb as tfb
 >>> with tfb.connect(local=True, gateway_options={"speed": "max"}, journal=tempfile.mkdtemp()) as gw:
 ...     print(repr(gw).startswith("<Gateway local simulated gateway"))
 True
@@ -80,6 +80,7 @@ def connect(
 
     Examples
     --------
+    >>> import tempfile
     >>> gw = connect(local=True, gateway_options={"speed": "max"}, journal=tempfile.mkdtemp())
     >>> gw.provider.name
     'openai-main'
@@ -101,7 +102,9 @@ def connect(
                 f"no API key for the gateway at {base_url}: pass api_key= or set TFY_API_KEY "
                 "(a TrueFoundry personal or virtual access token)"
             )
-        client = openai.OpenAI(base_url=base_url, api_key=api_key, default_headers=prov.headers(), **client_options)
+        client = openai.OpenAI(
+            base_url=base_url, api_key=api_key, default_headers=prov.headers(), **client_options
+        )
         return Gateway(client, provider=prov, journal=book, identity=base_url.rstrip("/"))
     from .gateway import LocalGateway
 
@@ -138,6 +141,7 @@ class Gateway:
 
     Examples
     --------
+    >>> import tempfile
     >>> with connect(local=True, gateway_options={"speed": "max"}, journal=tempfile.mkdtemp()) as gw:
     ...     len(gw.batches())
     0

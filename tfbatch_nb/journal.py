@@ -89,12 +89,43 @@ CREATE INDEX IF NOT EXISTS parts_batch ON parts (batch_id);
 """
 
 _JOB_COLS = frozenset(
-    "name sha256 endpoint model provider base_url id_column completion_window metadata response_schema "
-    "n_parts parent_job created updated status total completed failed".split()
+    [
+        "name",
+        "sha256",
+        "endpoint",
+        "model",
+        "provider",
+        "base_url",
+        "id_column",
+        "completion_window",
+        "metadata",
+        "response_schema",
+        "n_parts",
+        "parent_job",
+        "created",
+        "updated",
+        "status",
+        "total",
+        "completed",
+        "failed",
+    ]
 )
 _PART_COLS = frozenset(
-    "sha256 n_lines file_id batch_id status total completed failed output_file_id error_file_id errors "
-    "created_at finished_at".split()
+    [
+        "sha256",
+        "n_lines",
+        "file_id",
+        "batch_id",
+        "status",
+        "total",
+        "completed",
+        "failed",
+        "output_file_id",
+        "error_file_id",
+        "errors",
+        "created_at",
+        "finished_at",
+    ]
 )
 _JSON_COLS = frozenset({"metadata", "response_schema", "errors"})
 
@@ -396,7 +427,9 @@ class Journal:
                 sql, args = sql + " AND base_url = ? AND provider = ?", [key, base_url, provider]
             row = self._db.execute(sql + " ORDER BY created DESC LIMIT 1", args).fetchone()
             if row is None:
-                hit = self._db.execute("SELECT job_id FROM parts WHERE batch_id = ? LIMIT 1", (key,)).fetchone()
+                hit = self._db.execute(
+                    "SELECT job_id FROM parts WHERE batch_id = ? LIMIT 1", (key,)
+                ).fetchone()
                 if hit is not None:
                     row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (hit[0],)).fetchone()
         return _decode(row) if row is not None else None

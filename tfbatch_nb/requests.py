@@ -67,7 +67,8 @@ class RequestPart:
     """
 
     def __init__(self, owner: BatchRequests, index: int, first: int, last: int) -> None:
-        self._owner, self._spool = owner, owner._spool
+        # No reference back to the owner: without a cycle, dropping a job frees its lines at once.
+        self._ids, self._spool = owner._ids, owner._spool
         self.index, self._first, self._last = index, first, last
         self._start, self._end = self._spool.start_of(first), self._spool.start_of(last)
         self.n_lines = last - first
@@ -76,7 +77,7 @@ class RequestPart:
     @property
     def custom_ids(self) -> list[str]:
         """The custom_ids of this part's lines, in order."""
-        return self._owner.custom_ids[self._first : self._last]
+        return self._ids.get()[self._first : self._last]
 
     @cached_property
     def sha256(self) -> str:
@@ -102,6 +103,19 @@ class RequestPart:
 
     def __repr__(self) -> str:
         return f"<RequestPart {self.index}: {self.n_lines} lines, {_show.size(self.nbytes)}>"
+
+
+class _Ids:
+    """The custom_ids, decoded from the spool on first use and shared by a job and its parts."""
+
+    def __init__(self, spool: Spool) -> None:
+        self._spool = spool
+        self._ids: list[str] | None = None
+
+    def get(self) -> list[str]:
+        if self._ids is None:
+            self._ids = self._spool.custom_ids()
+        return self._ids
 
 
 class BatchRequests:
@@ -132,7 +146,7 @@ class BatchRequests:
         self, spool: Spool, *, endpoint: str, model: str | None, provider: Provider | None,
         response_schema: dict[str, Any] | None, max_lines: int, max_bytes: int, warnings: Sequence[str] = (),
     ) -> None:  # fmt: skip
-        self._spool = spool
+        self._spool, self._ids = spool, _Ids(spool)
         self.endpoint, self.model, self.provider = endpoint, model, provider
         self.response_schema = response_schema
         self.max_lines, self.max_bytes = max_lines, max_bytes
@@ -176,10 +190,10 @@ class BatchRequests:
     def __len__(self) -> int:
         return len(self._spool.ends)
 
-    @cached_property
+    @property
     def custom_ids(self) -> list[str]:
         """Every line's custom_id (str), in line order."""
-        return self._spool.custom_ids()
+        return self._ids.get()
 
     @cached_property
     def sha256(self) -> str:

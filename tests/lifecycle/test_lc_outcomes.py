@@ -49,7 +49,9 @@ def test_completed_batch_without_output_file(start_gateway: Any, connect_to: Any
     assert len(res) == 37 and res["status"].eq("failed").all()
 
 
-def test_multi_part_job_with_one_part_failing(start_gateway: Any, connect_to: Any, make_requests: Any) -> None:
+def test_multi_part_job_with_one_part_failing(
+    start_gateway: Any, connect_to: Any, make_requests: Any
+) -> None:
     gw = connect_to(start_gateway(faults=["fail=1#1"]))
     batch = gw.submit(make_requests(max_lines=10), name="one-bad-part").wait(progress=False)
     snap = batch.snapshot()

@@ -166,3 +166,14 @@ def test_mimebundle_falls_back_to_text_and_html(fast_gw: Any) -> None:
     assert widgets.WIDGET_MIME in bundle
     assert widgets.panel_for(batch) is widgets.panel_for(batch)  # two displays, one widget model
     assert not widgets.available()  # no kernel here: the batch shows text / HTML itself
+
+
+def test_dashboard_shows_every_job_newest_first(fast_gw: Any) -> None:
+    first = fast_gw.submit(requests(2, "dash-1"), name="dash-1").wait(progress=False)
+    second = fast_gw.submit(requests(3, "dash-2"), name="dash-2").wait(progress=False)
+    dash = widgets.Dashboard(fast_gw)
+    names = [p.batch.name for p in dash.panels()]
+    assert names == ["dash-2", "dash-1"]
+    assert repr(dash) == "<Dashboard 2 jobs>"
+    assert "tfbatch-dashboard" in dash._dom_classes
+    assert [repr(p) for p in dash.panels()] == [repr(second), repr(first)]

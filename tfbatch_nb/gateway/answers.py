@@ -31,6 +31,10 @@ _NEGATIVE = frozenset(
 # Every byte that cannot be part of a word ([a-z']) becomes a space; UTF-8 bytes of non-ASCII
 # characters are >= 0x80, so they separate words exactly like the regex [a-z']+ did.
 _WORD_BYTES = bytes(c if 97 <= c <= 122 or c == 39 else 32 for c in range(256))
+# One intersection with all the words, then a lookup per hit (usually 0-2), halves the cost of
+# intersecting with each list. The two lists share no word.
+_SCORE = {**dict.fromkeys(_POSITIVE, 1), **dict.fromkeys(_NEGATIVE, -1)}
+_SCORED = frozenset(_SCORE)
 
 
 def tokens(text: str) -> int:
@@ -66,7 +70,9 @@ def sentiment(text: str) -> str:
     ('positive', 'negative', 'neutral')
     """
     words = text.lower().encode("utf-8", "replace").translate(_WORD_BYTES).split()
-    score = len(_POSITIVE.intersection(words)) - len(_NEGATIVE.intersection(words))
+    score = 0
+    for word in _SCORED.intersection(words):
+        score += _SCORE[word]
     return "positive" if score > 0 else "negative" if score < 0 else "neutral"
 
 

@@ -31,6 +31,13 @@ from .store import Store, new_id
 
 PREFIXES = ("/api/llm/v1", "/api/llm", "/v1")
 FILE_PURPOSES = frozenset({"assistants", "batch", "fine-tune", "vision", "user_data", "evals"})
+class _FileStream(FileResponse):
+    """A FileResponse that reads and sends 1 MiB blocks: one thread hop and one socket write per
+    MiB instead of per 64 KiB, which roughly halves the server's share of a big download."""
+
+    chunk_size = 1 << 20
+
+
 REALTIME = {
     "/chat/completions": "/v1/chat/completions",
     "/embeddings": "/v1/embeddings",
@@ -199,7 +206,7 @@ def build_router(state: State) -> APIRouter:
         _provider(state, request, create=False)
         obj = file_or_404(file_id)
         # FileResponse streams from disk in chunks: a 200k-line output is never held in memory.
-        return FileResponse(
+        return _FileStream(
             store.file_path(file_id), media_type="application/octet-stream", filename=obj["filename"]
         )
 

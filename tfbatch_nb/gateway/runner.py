@@ -12,114 +12,30 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from . import responders
 from .catalog import Limits, ProviderIntegration
 from .faults import FaultSet
-from .simulator import ResponderError
+from .lines import LineAnswerer, Sink, usage_obj, usage_of, write_unrun
+from .pace import Pace
 from .store import Obj, Store
-from .validation import validate_file
+from .validation import LineChecker, Validation, size_error, validate_file
+
+__all__ = ["TERMINAL", "Pace", "Runner"]
 
 log = logging.getLogger("tfbatch_nb.gateway")
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
-WINDOW_S = 24 * 3600.0
+_CHECK_EVERY = 1024  # lines between looks at stop / cancel in the one-pass path
 
 
 class _Stopped(Exception):
     """The gateway is shutting down: leave the batch as it is, to be resumed later."""
-
-
-@dataclass(frozen=True)
-class Pace:
-    """How long each phase takes; ``factor`` None means as fast as possible.
-
-    At factor 1 (the tutorial pace) validating and finalizing take 1 s each and a line 40 ms, with
-    the whole ``in_progress`` phase capped at 20 s, so 100 lines take about 6 s.
-
-    Examples
-    --------
-    >>> Pace.parse("max").per_line(100), Pace.parse(None).per_line(100)
-    (0.0, 0.04)
-    """
-
-    factor: float | None
-
-    @classmethod
-    def parse(cls, speed: float | str | None) -> Pace:
-        if speed is None:
-            return cls(1.0)
-        if isinstance(speed, str):
-            if speed.strip().lower() == "max":
-                return cls(None)
-            speed = float(speed)
-        if not math.isfinite(speed) or speed <= 0:
-            raise ValueError(f"speed must be a positive number or 'max', got {speed!r}")
-        return cls(float(speed))
-
-    def _scale(self, seconds: float) -> float:
-        return 0.0 if self.factor is None else seconds / self.factor
-
-    @property
-    def phase(self) -> float:
-        return self._scale(1.0)
-
-    def per_line(self, total: int) -> float:
-        return self._scale(min(0.04, 20.0 / max(total, 1)))
-
-    @property
-    def window(self) -> float:
-        return WINDOW_S if self.factor is None else WINDOW_S / self.factor
-
-
-class _Sink:
-    """An append-only JSONL scratch file, opened on first write."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.count = 0
-        self._fh: Any = None
-
-    def write(self, data: bytes) -> None:
-        if self._fh is None:
-            self._fh = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
-        self._fh.write(data)
-        self.count += 1
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-    def recover(self) -> Iterator[Obj]:
-        """Records already written (a torn last line from a crash is cut off)."""
-        if not self.path.exists():
-            return
-        data = self.path.read_bytes()
-        keep = data[: data.rfind(b"\n") + 1]
-        if len(keep) != len(data):
-            self.path.write_bytes(keep)
-        for line in keep.splitlines():
-            if line:
-                self.count += 1
-                yield orjson.loads(line)
-
-
-def _usage(body: Any) -> tuple[int, int]:
-    usage = body.get("usage") if isinstance(body, dict) else None
-    if not isinstance(usage, dict):
-        return 0, 0
-    i = usage.get("prompt_tokens", usage.get("input_tokens", 0))
-    o = usage.get("completion_tokens", usage.get("output_tokens", 0))
-    return (i if isinstance(i, int) else 0), (o if isinstance(o, int) else 0)
 
 
 class Runner:
@@ -270,8 +186,8 @@ class Runner:
             self._set(obj, "failed", failed_at=int(time.time()), errors={"object": "list", "data": [error]})
 
     def _run(self, obj: Obj, meta: Obj) -> None:
-        out = _Sink(self.store.tmp_path(f"{obj['id']}-output.jsonl"))
-        err = _Sink(self.store.tmp_path(f"{obj['id']}-errors.jsonl"))
+        out = Sink(self.store.tmp_path(f"{obj['id']}-output.jsonl"))
+        err = Sink(self.store.tmp_path(f"{obj['id']}-errors.jsonl"))
         usage = [0, 0]
         done = self._recover(out, err, usage)  # lines a previous run of the gateway finished
         if obj["status"] == "validating":
@@ -294,15 +210,30 @@ class Runner:
                 "param": None,
             }
             return self._fail(obj, [{**fault, "line": None}])
-        check = validate_file(
-            path,
+        checker = LineChecker(
             endpoint=obj["endpoint"],
             integration=integration,
             catalog=self.catalog,
             limits=self.limits,
             header_model=meta.get("header_model"),
         )
+        if self._one_pass(obj, meta, done):
+            check = self._validate_and_answer(obj, meta, path, checker, out, err, usage)
+            if check is None:  # cancelled while validating: nothing ran, as in the two-pass path
+                return self._end(obj, out, err, "cancelled", 0, usage)
+            done = out.count + err.count
+        else:
+            check = validate_file(
+                path,
+                endpoint=obj["endpoint"],
+                integration=integration,
+                catalog=self.catalog,
+                limits=self.limits,
+                header_model=meta.get("header_model"),
+            )
         if check.errors:
+            out.discard()
+            err.discard()
             return self._fail(obj, check.errors)
         counts = {"total": check.total, "completed": out.count, "failed": err.count}
         if obj["status"] == "validating":
@@ -311,7 +242,9 @@ class Runner:
             if not started:
                 return self._end(obj, out, err, "cancelled", done, usage)
         obj["request_counts"] = counts
-        done = self._process(obj, meta, path, out, err, done, usage)
+        if done < check.total:
+            done = self._process(obj, meta, path, out, err, done, usage)
+        obj["usage"] = usage_obj(usage)
         if obj["status"] in ("cancelling", "expired") or done < check.total:
             status = "cancelled" if obj["status"] == "cancelling" else "expired"
             return self._end(obj, out, err, status, done, usage)
@@ -321,9 +254,73 @@ class Runner:
             obj, out, err, "cancelled" if obj["status"] == "cancelling" else "completed", done, usage
         )
 
-    def _recover(self, out: _Sink, err: _Sink, usage: list[int]) -> int:
+    def _one_pass(self, obj: Obj, meta: Obj, done: int) -> bool:
+        """Whether to validate and answer in one pass over the file (parsing each line once).
+
+        Only at ``speed="max"`` (no pacing to show, so answering while validating is invisible),
+        only with the simulator (pure: answering a line of a file that then fails validation has
+        no effect anywhere), on a fresh start and without an ``expire`` fault (which stops midway).
+        """
+        return (
+            self.pace.factor is None
+            and self.responder is responders.simulated
+            and done == 0
+            and meta.get("expire_fraction") is None
+        )
+
+    def _validate_and_answer(
+        self, obj: Obj, meta: Obj, path: Path, checker: LineChecker, out: Sink, err: Sink, usage: list[int]
+    ) -> Validation | None:
+        """Validate every line and answer it while it is parsed; None when cancelled meanwhile.
+
+        Answers go straight to the scratch files; a file that fails validation discards them. A
+        stop leaves them for the restarted gateway, which counts them as done and validates again.
+        """
+        too_large = size_error(path, self.limits)
+        if too_large is not None:
+            return Validation(errors=[too_large])
+        answer = LineAnswerer(
+            self.responder,
+            self.faults,
+            endpoint=obj["endpoint"],
+            batch_id=obj["id"],
+            header_model=meta.get("header_model"),
+            fault_key=str(meta.get("fault_key", obj["id"])),
+        )
+        errors, check_line = checker.errors, checker.line
+        out_write, err_write = out.write, err.write
+        try:
+            with open(path, "rb") as fh:
+                for n, raw in enumerate(fh, 1):
+                    line = check_line(n, raw)
+                    if errors:
+                        if checker.full:
+                            break
+                        continue  # keep collecting errors; answers are no longer needed
+                    if n % _CHECK_EVERY == 0:
+                        if self._stop.is_set():
+                            raise _Stopped
+                        if obj["status"] == "cancelling":
+                            out.discard()
+                            err.discard()
+                            usage[0] = usage[1] = 0
+                            return None
+                    assert line is not None  # a line without errors is a parsed object
+                    record, ok, i, o = answer(n, line)
+                    if ok:
+                        out_write(record)
+                        usage[0] += i
+                        usage[1] += o
+                    else:
+                        err_write(record)
+        finally:
+            out.close()
+            err.close()
+        return checker.finish()
+
+    def _recover(self, out: Sink, err: Sink, usage: list[int]) -> int:
         for record in out.recover():
-            i, o = _usage((record.get("response") or {}).get("body"))
+            i, o = usage_of((record.get("response") or {}).get("body"))
             usage[0] += i
             usage[1] += o
         for _ in err.recover():
@@ -331,26 +328,28 @@ class Runner:
         return out.count + err.count
 
     def _process(
-        self, obj: Obj, meta: Obj, path: Path, out: _Sink, err: _Sink, done: int, usage: list[int]
+        self, obj: Obj, meta: Obj, path: Path, out: Sink, err: Sink, done: int, usage: list[int]
     ) -> int:
+        """Answer lines ``done + 1 ...`` at the configured pace; returns how many lines are done."""
         endpoint, batch_id = obj["endpoint"], obj["id"]
         total = obj["request_counts"]["total"]
         frac = meta.get("expire_fraction")
         expire_after = math.floor(frac * total) if isinstance(frac, (int, float)) else None
         per_line = self.pace.per_line(total)
-        rate = self.faults.line_error_rate(endpoint)
-        header_model = meta.get("header_model")
         counts = obj["request_counts"]
-        stamp = batch_id.removeprefix("batch_")[:12]
         started, first = time.monotonic(), done
-
-        key = str(meta.get("fault_key", batch_id))
-
-        def answer(item: tuple[int, bytes]) -> tuple[bytes, bool, int, int]:
-            return self._answer(endpoint, stamp, header_model, rate, key, *item)
-
+        answer = LineAnswerer(
+            self.responder,
+            self.faults,
+            endpoint=endpoint,
+            batch_id=batch_id,
+            header_model=meta.get("header_model"),
+            fault_key=str(meta.get("fault_key", batch_id)),
+        )
         pool = ThreadPoolExecutor(self.concurrency) if self.concurrency > 1 else None
-        chunk = self.concurrency * 4 if pool else 1
+        # Unpaced, take lines in blocks so stop / cancel / expiry are looked at every block, not
+        # every line; paced, one line (or one round of the pool) at a time keeps progress visible.
+        chunk = self.concurrency * 4 if pool else 1 if per_line else 256
         try:
             with open(path, "rb") as fh:
                 lines = islice(enumerate(fh, 1), done, None)
@@ -363,7 +362,9 @@ class Runner:
                         "expires_at"
                     ]:
                         break
-                    results = pool.map(answer, items) if pool else map(answer, items)
+                    if expire_after is not None:
+                        items = items[: max(0, expire_after - done)]
+                    results = pool.map(answer.raw, items) if pool else map(answer.raw, items)
                     for record, ok, i, o in results:
                         (out if ok else err).write(record)
                         counts["completed" if ok else "failed"] += 1
@@ -371,60 +372,14 @@ class Runner:
                         usage[1] += o
                         done += 1
                     if per_line:
-                        obj["usage"] = self._usage_obj(usage)
+                        obj["usage"] = usage_obj(usage)
                         self._wait((done - first) * per_line - (time.monotonic() - started), obj)
         finally:
             out.close()
             err.close()
             if pool:
                 pool.shutdown(wait=True)
-        obj["usage"] = self._usage_obj(usage)
         return done
-
-    def _answer(
-        self, endpoint: str, stamp: str, header_model: str | None, rate: float, key: str, n: int, raw: bytes
-    ) -> tuple[bytes, bool, int, int]:
-        line = orjson.loads(raw)
-        body = line["body"]
-        if "model" not in body and header_model:
-            body["model"] = header_model
-        request_id = f"req_{stamp}{n:08d}"
-        response: Obj | None = None
-        error: Obj | None = None
-        ok, i, o = False, 0, 0
-        if self.faults.line_fails(rate, key, n):
-            fault = ResponderError(
-                500, "The model failed on this request (injected fault).", code="line_error"
-            )
-            response = {"status_code": 500, "request_id": request_id, "body": fault.body()}
-        else:
-            try:
-                result = responders.call(self.responder, endpoint, body)
-            except ResponderError as exc:
-                response = {"status_code": exc.status_code, "request_id": request_id, "body": exc.body()}
-            except Exception as exc:  # a user responder may raise anything: the line fails, not the batch
-                error = {"code": "responder_error", "message": f"{type(exc).__name__}: {exc}"}
-            else:
-                response = {"status_code": 200, "request_id": request_id, "body": result}
-                ok = True
-                i, o = _usage(result)
-        record = {
-            "id": f"batch_req_{stamp}{n:08d}",
-            "custom_id": line["custom_id"],
-            "response": response,
-            "error": error,
-        }
-        return orjson.dumps(record) + b"\n", ok, i, o
-
-    @staticmethod
-    def _usage_obj(usage: list[int]) -> Obj:
-        return {
-            "input_tokens": usage[0],
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": usage[1],
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": usage[0] + usage[1],
-        }
 
     def _fail(self, obj: Obj, errors: list[Obj]) -> None:
         if not self._set(
@@ -432,22 +387,11 @@ class Runner:
         ):
             self._set(obj, "cancelled", cancelled_at=int(time.time()))
 
-    def _end(self, obj: Obj, out: _Sink, err: _Sink, status: str, done: int, usage: list[int]) -> None:
+    def _end(self, obj: Obj, out: Sink, err: Sink, status: str, done: int, usage: list[int]) -> None:
         """Write the lines never run into the error file, register both files, set the final status."""
         if status in ("cancelled", "expired") and (obj.get("request_counts") or {}).get("total"):
-            code = "batch_cancelled" if status == "cancelled" else "batch_expired"
-            message = (
-                "This request was not executed because the batch was cancelled."
-                if status == "cancelled"
-                else "This request could not be executed before the completion window expired."
-            )
-            with open(self.store.file_path(obj["input_file_id"]), "rb") as fh:
-                for n, raw in islice(enumerate(fh, 1), done, None):
-                    cid = orjson.loads(raw).get("custom_id")
-                    stamp = obj["id"].removeprefix("batch_")[:12]
-                    record = {"id": f"batch_req_{stamp}{n:08d}", "custom_id": cid, "response": None}
-                    err.write(orjson.dumps({**record, "error": {"code": code, "message": message}}) + b"\n")
-            err.close()
+            path = self.store.file_path(obj["input_file_id"])
+            write_unrun(path, err, batch_id=obj["id"], done=done, status=status)
         files: dict[str, str | None] = {}
         provider = self.store.batch_meta(obj["id"]).get("provider")
         for key, sink, suffix in (("output_file_id", out, "output"), ("error_file_id", err, "error")):
@@ -459,5 +403,5 @@ class Runner:
                 )["id"]
             else:
                 sink.path.unlink(missing_ok=True)
-        obj["usage"] = self._usage_obj(usage)
+        obj["usage"] = usage_obj(usage)
         self._set(obj, status, **{f"{status}_at": int(time.time())}, **files)
