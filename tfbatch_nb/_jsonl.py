@@ -127,16 +127,20 @@ class LineTemplate:
     def render(self, columns: dict[str, list[bytes]], n: int) -> tuple[bytes, IntArray, dict[str, IntArray]]:
         """Join ``n`` lines into one block; returns it, each line's length and each slot's lengths."""
         k = len(self.order)
-        pattern: list[bytes] = []
-        for piece in self.pieces[:-1]:
-            pattern += [piece, b""]
-        pattern.append(self.pieces[-1])
-        out = pattern * n  # constant pieces shared by reference; only slot cells get replaced
+        # One cell list for the whole block: [p0, s1, p1, ..., sk, pk+p0, s1, ...]. The end of a line
+        # and the start of the next are one shared piece, so join sees 2k items a row, not 2k+1.
+        cells: list[bytes] = []
+        for piece in self.pieces[1:]:
+            cells += [b"", piece]
+        cells[-1] = self.pieces[-1] + self.pieces[0]
+        out = [self.pieces[0]]
+        out += cells * n  # constant pieces shared by reference; only slot cells get replaced
+        out[-1] = self.pieces[-1]
         lens = np.full(n, self.const_len, dtype=np.int64)
         slot_lens = {}
         for j, name in enumerate(self.order):
             col = columns[name]
-            out[2 * j + 1 :: 2 * k + 1] = col
+            out[2 * j + 1 :: 2 * k] = col
             slot_lens[name] = np.fromiter(map(len, col), dtype=np.int64, count=n)
             lens += slot_lens[name]
         return b"".join(out), lens, slot_lens
