@@ -8,6 +8,11 @@ Run: ``python bench/bench_build.py [--rows 100000] [--memory-rows 1000000] [--ch
 
 Prints rows/s of each and the ratios of ours against the two baselines (targets: >= 50x the seed
 loop, >= 5x the json.dumps loop), then tracemalloc's peak for a chunked input of ``--memory-rows``.
+
+Fairness: every method runs ``--repeat`` times, in interleaved rounds (so load from other processes
+hits all three alike), each into a fresh path (the previous output is deleted outside the timer, so
+no run pays for truncating the last one), and the figures are medians of wall and of CPU time
+(user + system of this process, which is steadier than wall on a shared machine).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import gc
 import json
 import random
+import statistics
 import tempfile
 import time
 import tracemalloc
@@ -64,14 +70,14 @@ def ours(df: pd.DataFrame, path: Path) -> None:
     reqs.to_jsonl(path)
 
 
-def timed(fn: Callable[[pd.DataFrame, Path], None], df: pd.DataFrame, path: Path, repeat: int) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn(df, path)
-        best = min(best, time.perf_counter() - t0)
-    return best
+def timed(fn: Callable[[pd.DataFrame, Path], None], df: pd.DataFrame, path: Path) -> tuple[float, float]:
+    """One run: (wall s, CPU s); the output of the previous run is removed first, untimed."""
+    for old in path.parent.glob(f"{path.stem}*"):
+        old.unlink()
+    gc.collect()
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn(df, path)
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def chunks(total: int, size: int) -> Iterator[pd.DataFrame]:
@@ -84,25 +90,34 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--memory-rows", type=int, default=1_000_000)
     ap.add_argument("--chunk", type=int, default=50_000)
+    ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     df = make_frame(args.rows)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        t_seed = timed(seed_loop, df, d / "seed.jsonl", 1)
-        t_dumps = timed(dumps_loop, df, d / "dumps.jsonl", 3)
-        t_ours = timed(ours, df, d / "ours.jsonl", 5)
+        methods = {
+            "seed loop (iterrows+json.dumps)": seed_loop,
+            "json.dumps loop": dumps_loop,
+            "tfbatch_nb": ours,
+        }
+        runs: dict[str, list[tuple[float, float]]] = {name: [] for name in methods}
+        for _ in range(args.repeat):
+            for name, fn in methods.items():
+                runs[name].append(timed(fn, df, d / f"{fn.__name__}.jsonl"))
+        wall = {name: statistics.median(w for w, _ in r) for name, r in runs.items()}
+        cpu = {name: statistics.median(c for _, c in r) for name, r in runs.items()}
         # ours respects max_lines=50,000, so 100,000 rows are two files ours-001.jsonl, ours-002.jsonl
         mine = [json.loads(x) for p in sorted(d.glob("ours*.jsonl")) for x in p.open()]
-        same = [json.loads(x) for x in (d / "seed.jsonl").open()] == mine
-        print(f"rows: {args.rows:,} (30-word reviews + system prompt); same requests: {same}")
-        for name, t in (
-            ("seed loop (iterrows+json.dumps)", t_seed),
-            ("json.dumps loop", t_dumps),
-            ("tfbatch_nb", t_ours),
-        ):
-            print(f"  {name:34s} {t:8.3f} s  {args.rows / t:>12,.0f} rows/s")
-        print(f"  speed-up vs seed loop:        {t_seed / t_ours:6.1f}x (target >= 50x)")
-        print(f"  speed-up vs json.dumps loop:  {t_dumps / t_ours:6.1f}x (target >= 5x)")
+        same = [json.loads(x) for x in (d / "seed_loop.jsonl").open()] == mine
+        print(f"rows: {args.rows:,} (30-word reviews + system prompt); same requests: {same}; "
+              f"medians of {args.repeat} interleaved runs")  # fmt: skip
+        for name in methods:
+            print(f"  {name:34s} wall {wall[name]:7.3f} s {args.rows / wall[name]:>11,.0f} rows/s"
+                  f" | CPU {cpu[name]:7.3f} s")  # fmt: skip
+        seed, dumps_, me = methods
+        for label, base, target in (("seed loop", seed, 50), ("json.dumps loop", dumps_, 5)):
+            print(f"  speed-up vs {label + ':':17s} wall {wall[base] / wall[me]:5.1f}x, "
+                  f"CPU {cpu[base] / cpu[me]:5.1f}x (target >= {target}x)")  # fmt: skip
 
         for total in (args.memory_rows // 10, args.memory_rows):
             gc.collect()

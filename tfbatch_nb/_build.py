@@ -186,7 +186,13 @@ class _Encoder:
             out.append(self.tpl.slot(slot, inline=True))
         return "".join(out)
 
-    def ids(self, block: pd.DataFrame) -> tuple[list[str], str]:
+    def ids(self, block: pd.DataFrame) -> tuple[list[bytes], IntArray, bool, int]:
+        """Escaped custom_ids, their duplicate keys, whether the keys are exact, and how many are long.
+
+        Integer ids take a vectorised path: ``str(int)`` never needs escaping, so one orjson call
+        over the numpy array gives every id, and the int64 values themselves are exact keys.
+        Other ids are converted with ``str`` and keyed by their str hash (checked again on a match).
+        """
         name = self.spec.id_column
         if name is None or (name not in block.columns and name == block.index.name):
             raw: Any = block.index.to_series(index=block.index)
@@ -194,6 +200,10 @@ class _Encoder:
         else:
             raw = _column(block, name, "id_column")
             what = f"id_column {name!r}"
+        dtype = raw.dtype
+        if isinstance(dtype, np.dtype) and (dtype.kind == "i" or (dtype.kind == "u" and dtype.itemsize < 8)):
+            keys = np.ascontiguousarray(raw.to_numpy(), dtype=np.int64)
+            return dumps(keys)[1:-1].split(b","), keys, True, 0
         null = np.asarray(pd.isna(raw))
         if null.any():
             raise_rows(f"{what} has null ids", block.index[null], int(null.sum()))
@@ -201,7 +211,14 @@ class _Encoder:
         if not all(ids):
             empty = [i for i, v in enumerate(ids) if not v]
             raise_rows(f"{what} has empty ids", block.index[empty], len(empty))
-        return ids, what
+        n_long = sum(len(i) > LONG_ID for i in ids) if max(map(len, ids)) > LONG_ID else 0
+        # str hashes are cached C values; salted per process, which is fine for an in-process check.
+        return (
+            _escape(ids, block.index, what),
+            np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids)),
+            False,
+            n_long,
+        )
 
     def columns(self, block: pd.DataFrame) -> tuple[dict[str, list[bytes]], IntArray | None]:
         spec, cols = self.spec, {}
@@ -274,18 +291,20 @@ class _Encoder:
         return out
 
 
-def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[IntArray]]:
-    """Encode all rows into a finished spool; returns it with the custom_id hashes of each block."""
+def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[tuple[IntArray, bool]]]:
+    """Encode all rows into a finished spool; returns it with each block's custom_id keys.
+
+    A block's keys are its int64 ids (exact) or the hashes of its str ids; see :func:`find_duplicates`.
+    """
     enc = _Encoder(spec)
     spool = Spool()
-    hashes: list[IntArray] = []
+    keys: list[tuple[IntArray, bool]] = []
     long_ids, longest = 0, (0, None)
     try:
         for block in _frames(data):
             if not len(block):
                 continue
-            ids, _ = enc.ids(block)
-            esc_ids = escape_strings(ids)
+            esc_ids, block_keys, exact, n_long = enc.ids(block)
             cols, n_inputs = enc.columns(block)
             cols["custom_id"] = esc_ids
             lines, lens, slot_lens = enc.tpl.render(cols, len(block))
@@ -295,14 +314,12 @@ def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[IntArray]]:
                     f"a line is larger than max_bytes={spec.max_bytes} ({int(lens[big[0]])} bytes)",
                     block.index[big[:5]], len(big),
                 )  # fmt: skip
-            if max(map(len, ids)) > LONG_ID:
-                long_ids += sum(len(i) > LONG_ID for i in ids)
+            long_ids += n_long
             text = lens - enc.tpl.const_len - slot_lens["custom_id"]
             at = int(text.argmax())
             if int(text[at]) > longest[0]:
                 longest = (int(text[at]), block.index[at])
-            # str hashes are cached C values; salted per process, which is fine for an in-process check.
-            hashes.append(np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids)))
+            keys.append((block_keys, exact))
             spool.append(lines, lens, esc_ids, n_inputs)
     except BaseException:
         spool.discard()
@@ -318,21 +335,28 @@ def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[IntArray]]:
             f"the longest prompt (row {longest[1]!r}, ~{prompt_tokens} tokens by chars/4) is over 100x "
             f"max_tokens={int(max_tokens)}: check the prompt template and max_tokens"
         )
-    return spool.finish(), hashes
+    return spool.finish(), keys
 
 
-def find_duplicates(spool: Spool, hashes: list[IntArray], what: str) -> None:
+def find_duplicates(spool: Spool, keys: list[tuple[IntArray, bool]], what: str) -> None:
     """Raise when two rows share a custom_id (compared as strings, so 1 and "1" collide)."""
-    if not hashes:
+    if not keys:
         return
-    h = np.concatenate(hashes)
+    if all(exact for _, exact in keys):
+        h = np.concatenate([k for k, _ in keys])  # int ids only: the values are the ids, no hashing
+    else:
+        # Mixed chunks (ints here, strings there): key every block by the hash of its str ids.
+        h = np.concatenate([
+            np.fromiter(map(hash, map(str, k.tolist())), dtype=np.int64, count=len(k)) if exact else k
+            for k, exact in keys
+        ])  # fmt: skip
     if not (np.diff(np.sort(h)) == 0).any():  # the common case: one sort, no argsort
         return
     order = np.argsort(h, kind="stable")
     same = np.flatnonzero(h[order][1:] == h[order][:-1])
     if not len(same):
         return
-    ids = spool.custom_ids()  # only read back on a hash match, which is almost always a real duplicate
+    ids = spool.custom_ids()  # only read back on a key match, which is almost always a real duplicate
     pairs = [(int(order[i]), int(order[i + 1])) for i in same]
     real = [(a, b) for a, b in pairs if ids[a] == ids[b]]
     if real:

@@ -216,6 +216,7 @@ class Spool:
         self._offset = 0
         self.ends: IntArray = np.zeros(0, dtype=np.int64)
         self.n_inputs: IntArray | None = None
+        self._ids: list[str] | None = None
 
     @property
     def spilled(self) -> bool:
@@ -277,6 +278,12 @@ class Spool:
         return int(self.ends[line - 1]) if line > 0 else 0
 
     def custom_ids(self) -> list[str]:
+        """Every line's custom_id, decoded on first use and then cached (a job and its parts share it)."""
+        if self._ids is None:
+            self._ids = self._read_ids()
+        return self._ids
+
+    def _read_ids(self) -> list[str]:
         if self.spilled:
             with open(self._ids_path, "rb") as f:
                 data = f.read()

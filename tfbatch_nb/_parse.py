@@ -1,36 +1,50 @@
-"""Line-level parsing of batch output / error files and a small JSON-schema validator.
+"""The orjson path: batch output / error lines decoded and flattened into column lists.
 
-Internal to :mod:`tfbatch_nb.results`. Two concerns live here because both run once per line:
+Internal to :mod:`tfbatch_nb.results`; it reads every file the pyarrow fast path
+(:mod:`tfbatch_nb._results_arrow`) declines, so it must handle every line shape correctly.
 
-- :func:`read_lines` turns files into parsed JSON objects, reading big blocks, splitting them into
+- :func:`read_lines` turns a file into parsed JSON objects, reading big blocks, splitting them into
   lines in C and decoding them in a list comprehension; only a block that holds a bad line is
   decoded again line by line, so the warning can name the line.
 - :func:`extract` turns one ``BatchRequestOutput`` line (batch-api.md §2.5) into the flat fields
   of the results frame, for every endpoint shape (chat, completions, responses, embeddings).
-- :func:`validate` checks a value against the JSON-schema subset used by OpenAI strict structured
-  outputs (``type``, ``properties``, ``required``, ``enum``, ``const``, ``items``,
-  ``additionalProperties``, ``anyOf``, ``$ref`` into ``$defs``), nested.
+- :class:`Collector` appends the fields of each line to column lists, unpacking the common shape
+  (a successful chat completion) inline, with the garbage collector paused (:func:`no_gc`).
 """
 
 from __future__ import annotations
 
-import importlib
+import contextlib
+import gc
 import os
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import orjson
 
-__all__ = ["Fields", "extract", "normalize_schema", "read_lines", "validate"]
+__all__ = ["FIELDS", "Collector", "Fields", "extract", "no_gc", "read_lines"]
 
 # 8 MiB blocks: big enough that per-block costs vanish, small enough that the transient dicts of a
 # block stay a rounding error next to the final frame (the memory target is 2x the frame).
 BLOCK_BYTES = 8 * 2**20
 
-# (custom_id, status, status_code, content, finish_reason, prompt_tokens, completion_tokens,
-#  total_tokens, error_code, error_message, request_id, embedding)
+#: The columns a file is flattened into, in the order of :data:`Fields` after the custom_id.
+FIELDS = (
+    "status",
+    "status_code",
+    "content",
+    "finish_reason",
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "error_code",
+    "error_message",
+    "request_id",
+    "embedding",
+)
+# (custom_id, *FIELDS)
 Fields = tuple[Any, ...]
 
 # Error codes the gateway writes for lines never run because the batch ended early; they become
@@ -55,20 +69,17 @@ def _decode_block(block: bytes, path: os.PathLike[str] | str, first_line: int) -
             values.append(orjson.loads(raw))
         except orjson.JSONDecodeError as exc:
             warnings.warn(
-                f"{os.fspath(path)}:{n}: skipped a line that is not valid JSON ({exc})", stacklevel=4
+                f"{os.fspath(path)}:{n}: skipped a line that is not valid JSON ({exc})", stacklevel=5
             )
     return values
 
 
-def read_lines(path: os.PathLike[str] | str, *, typed: bool = True) -> Iterator[list[Any]]:
+def read_lines(path: os.PathLike[str] | str) -> Iterator[list[Any]]:
     """Yield the decoded lines of a JSONL file, one list per block of about 8 MiB.
 
-    With msgspec installed (and ``typed``), a block decodes in one call into :data:`LINE_TYPE`
-    structs holding only the fields the frame needs; a block that does not fit those types, or
-    holds a bad line, falls back to orjson dicts. Empty lines are skipped; a line that is not
-    valid JSON is skipped with a warning naming the file and its 1-based line number.
+    Empty lines are skipped; a line that is not valid JSON is skipped with a warning naming the
+    file and its 1-based line number.
     """
-    decoder = _typed_decoder() if typed else None
     line_no = 1
     tail = b""
     with open(path, "rb") as fh:
@@ -81,73 +92,10 @@ def read_lines(path: os.PathLike[str] | str, *, typed: bool = True) -> Iterator[
                 tail += chunk
                 continue
             block, tail = tail + chunk[:cut], chunk[cut + 1 :]
-            yield _decode_typed(decoder, block) or _decode_block(block, path, line_no)
+            yield _decode_block(block, path, line_no)
             line_no += block.count(b"\n") + 1
     if tail.strip():
-        yield _decode_typed(decoder, tail) or _decode_block(tail, path, line_no)
-
-
-# --------------------------------------------------------------------------- optional msgspec path
-
-_USAGE_KEYS = ("prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens")
-_DECODER: list[Any] = []  # [decoder or None], built on first use
-
-
-def _typed_decoder() -> Any:
-    """A msgspec decoder for output lines, or None when msgspec is not installed.
-
-    Measured on 200,000 chat lines: orjson builds every dict and string of every line (about
-    2.7 us a line); msgspec decodes into structs with only the fields below, skipping the rest
-    without building it, in about half the time. Unknown fields are ignored, unexpected types
-    raise, and that block is then decoded by orjson instead, so the typed path never changes a row.
-    """
-    if not _DECODER:
-        try:
-            msgspec: Any = importlib.import_module("msgspec")
-        except ImportError:
-            _DECODER.append(None)
-            return None
-
-        # omit_defaults: to_builtins() then gives the dict orjson would have given, minus the
-        # fields nobody reads, so extract() sees the same values on both paths. defstruct, not
-        # class statements: string annotations (PEP 563) could not see these local names.
-        def struct(name: str, fields: dict[str, Any]) -> Any:
-            return msgspec.defstruct(name, [(k, t, None) for k, t in fields.items()], omit_defaults=True)
-
-        anything = dict.fromkeys
-        message = struct("Message", anything(("content", "refusal"), Any))
-        choice = struct(
-            "Choice", {**anything(("index", "text", "finish_reason"), Any), "message": message | None}
-        )
-        usage = struct("Usage", anything(_USAGE_KEYS, Any))
-        body = struct(
-            "Body",
-            {
-                **anything(("object", "data", "output", "status", "incomplete_details", "error"), Any),
-                "choices": list[choice] | None,  # type: ignore[valid-type]
-                "usage": usage | None,
-            },
-        )
-        response = struct("Response", {"status_code": Any, "request_id": Any, "body": body | str | None})
-        line = struct("Line", {"custom_id": Any, "error": Any, "response": response | None})
-        _DECODER.append((msgspec.json.Decoder(line).decode_lines, msgspec.to_builtins, msgspec.DecodeError))
-    return _DECODER[0]
-
-
-def _decode_typed(decoder: Any, block: bytes) -> list[Any] | None:
-    if decoder is None:
-        return None
-    decode_lines, _, error = decoder
-    try:
-        values: list[Any] = decode_lines(block)
-    except error:
-        return None
-    return values or None
-
-
-def to_dict(struct: Any) -> Any:
-    """The plain-dict form of a typed line (for :func:`extract`)."""
-    return _typed_decoder()[1](struct)
+        yield _decode_block(tail, path, line_no)
 
 
 def _int(value: Any) -> int | None:
@@ -323,95 +271,82 @@ def extract(line: Any) -> Fields | None:
     )
 
 
-# --------------------------------------------------------------------------- JSON schema subset
+class Collector:
+    """Column lists (``custom_id`` and :data:`FIELDS`) of decoded lines, one entry per line.
 
-
-def normalize_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The bare JSON schema from a schema, a ``json_schema`` wrapper or a whole ``response_format``.
-
-    ``{"type": "json_object"}`` (JSON mode) becomes ``{}``: parse, but accept any JSON value.
+    Duplicated custom_ids are kept here, in file order; the frame builder decides which wins.
     """
-    if schema is None:
-        return None
-    if schema.get("type") == "json_object":
-        return {}
-    if isinstance(schema.get("json_schema"), dict):  # response_format={"type": "json_schema", ...}
-        schema = schema["json_schema"]
-    if isinstance(schema.get("schema"), dict) and "properties" not in schema:  # {"name", "schema", "strict"}
-        schema = schema["schema"]
-    return schema
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list[Any]] = {name: [] for name in ("custom_id", *FIELDS)}
+
+    def consume(self, values: list[Any]) -> None:
+        """Add a block of decoded lines. Inlines the common shape (successful chat completion)."""
+        c = self.cols
+        apps = [c[name].append for name in ("custom_id", *FIELDS)]
+        a_cid, a_status, a_code, a_content, a_finish, a_pt, a_ct, a_tt, a_ec, a_em, a_rid, a_emb = apps
+        for d in values:
+            # Each check mirrors what extract() would decide, so both paths give identical rows;
+            # anything unusual (None content, refusals, bad types, errors) takes extract().
+            try:
+                resp = d["response"]
+                sc = resp["status_code"]
+                body = resp["body"]
+                c0 = body["choices"][0]
+                content = c0["message"]["content"]
+                usage = body["usage"]
+                pt, ct, tt = usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"]
+                cid = d["custom_id"]
+                rid = resp.get("request_id")
+                fast = (
+                    d["error"] is None
+                    and type(sc) is int
+                    and sc < 400
+                    and c0.get("index") == 0
+                    and type(content) is str
+                    and type(pt) is int
+                    and type(ct) is int
+                    and type(tt) is int
+                    and type(cid) is str
+                    and (rid is None or type(rid) is str)
+                )
+            except (KeyError, TypeError, IndexError):
+                fast = False
+            if fast:
+                a_cid(cid)
+                a_status("completed")
+                a_code(sc)
+                a_content(content)
+                a_finish(c0.get("finish_reason"))
+                a_pt(pt)
+                a_ct(ct)
+                a_tt(tt)
+                a_ec(None)
+                a_em(None)
+                a_rid(rid)
+                a_emb(None)
+                continue
+            fields = extract(d)
+            if fields is None:
+                warnings.warn(f"skipped a result line without a custom_id: {str(d)[:80]}", stacklevel=5)
+                continue
+            for append, value in zip(apps, fields, strict=True):
+                append(value)
 
 
-_TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,),
-    "array": (list,),
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-    "null": (type(None),),
-}
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while parsing.
 
-
-def _type_ok(value: Any, name: str) -> bool:
-    if name in ("integer", "number") and isinstance(value, bool):
-        return False  # JSON true is not a number, although Python's bool is an int
-    if name == "integer" and isinstance(value, float):
-        return value.is_integer()
-    return isinstance(value, _TYPES.get(name, (object,)))
-
-
-def _resolve(ref: str, root: dict[str, Any]) -> dict[str, Any]:
-    node: Any = root
-    for part in ref.removeprefix("#/").split("/") if ref != "#" else ():
-        node = node[part.replace("~1", "/").replace("~0", "~")]
-    return node if isinstance(node, dict) else {}
-
-
-def validate(
-    value: Any, schema: dict[str, Any], root: dict[str, Any] | None = None, path: str = "$"
-) -> str | None:
-    """The first way ``value`` breaks ``schema`` as a short message, or None when it conforms.
-
-    Examples
-    --------
-    >>> validate({"a": 1}, {"type": "object", "properties": {"a": {"type": "string"}}})
-    '$.a: expected string, got int'
+    Decoding creates millions of dicts and lists that all stay alive until the block is consumed;
+    each allocation burst triggers a collection that walks every live container, which measured
+    at more than half the parse time. JSON values cannot form reference cycles, so nothing is
+    lost by pausing; the collector is re-enabled afterwards (process-wide, hence only if it was on).
     """
-    root = schema if root is None else root
-    if "$ref" in schema:
-        return validate(value, _resolve(schema["$ref"], root), root, path)
-    if "anyOf" in schema and not any(validate(value, s, root, path) is None for s in schema["anyOf"]):
-        return f"{path}: matches none of anyOf"
-    kinds = schema.get("type")
-    if kinds is not None:
-        names: Sequence[str] = [kinds] if isinstance(kinds, str) else kinds
-        if not any(_type_ok(value, k) for k in names):
-            return f"{path}: expected {'|'.join(names)}, got {type(value).__name__}"
-    if "enum" in schema and value not in schema["enum"]:
-        return f"{path}: {value!r} is not one of {schema['enum']!r}"
-    if "const" in schema and value != schema["const"]:
-        return f"{path}: expected {schema['const']!r}"
-    if isinstance(value, dict):
-        props: dict[str, Any] = schema.get("properties") or {}
-        for key in schema.get("required") or ():
-            if key not in value:
-                return f"{path}: missing required property {key!r}"
-        extra = schema.get("additionalProperties", True)
-        for key, item in value.items():
-            if key in props:
-                problem = validate(item, props[key], root, f"{path}.{key}")
-            elif extra is False:
-                problem = f"{path}: unexpected property {key!r}"
-            elif isinstance(extra, dict):
-                problem = validate(item, extra, root, f"{path}.{key}")
-            else:
-                problem = None
-            if problem:
-                return problem
-    if isinstance(value, list) and isinstance(schema.get("items"), dict):
-        for i, item in enumerate(value):
-            problem = validate(item, schema["items"], root, f"{path}[{i}]")
-            if problem:
-                return problem
-    return None
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -1,8 +1,8 @@
 """DataFrame -> validated, sharded batch request lines (JSONL); pure, no network.
 
 :func:`build_requests` turns a DataFrame (or DataFrame chunks) into a :class:`BatchRequests`:
-lines kept in a private spool file on disk, split into :class:`RequestPart` s within the Batch
-API's limits, with a content hash that identifies the job. Every problem is a
+lines kept in memory (past 64 MiB, in a private spool file on disk), split into
+:class:`RequestPart` s within the Batch API's limits, with a content hash that identifies the job. Every problem is a
 :class:`~tfbatch_nb.errors.BatchInputError` raised before anything is written.
 
 Examples
@@ -68,7 +68,7 @@ class RequestPart:
 
     def __init__(self, owner: BatchRequests, index: int, first: int, last: int) -> None:
         # No reference back to the owner: without a cycle, dropping a job frees its lines at once.
-        self._ids, self._spool = owner._ids, owner._spool
+        self._spool = owner._spool
         self.index, self._first, self._last = index, first, last
         self._start, self._end = self._spool.start_of(first), self._spool.start_of(last)
         self.n_lines = last - first
@@ -77,7 +77,7 @@ class RequestPart:
     @property
     def custom_ids(self) -> list[str]:
         """The custom_ids of this part's lines, in order."""
-        return self._ids.get()[self._first : self._last]
+        return self._spool.custom_ids()[self._first : self._last]
 
     @cached_property
     def sha256(self) -> str:
@@ -103,19 +103,6 @@ class RequestPart:
 
     def __repr__(self) -> str:
         return f"<RequestPart {self.index}: {self.n_lines} lines, {_show.size(self.nbytes)}>"
-
-
-class _Ids:
-    """The custom_ids, decoded from the spool on first use and shared by a job and its parts."""
-
-    def __init__(self, spool: Spool) -> None:
-        self._spool = spool
-        self._ids: list[str] | None = None
-
-    def get(self) -> list[str]:
-        if self._ids is None:
-            self._ids = self._spool.custom_ids()
-        return self._ids
 
 
 class BatchRequests:
@@ -146,7 +133,7 @@ class BatchRequests:
         self, spool: Spool, *, endpoint: str, model: str | None, provider: Provider | None,
         response_schema: dict[str, Any] | None, max_lines: int, max_bytes: int, warnings: Sequence[str] = (),
     ) -> None:  # fmt: skip
-        self._spool, self._ids = spool, _Ids(spool)
+        self._spool = spool
         self.endpoint, self.model, self.provider = endpoint, model, provider
         self.response_schema = response_schema
         self.max_lines, self.max_bytes = max_lines, max_bytes
@@ -193,7 +180,7 @@ class BatchRequests:
     @property
     def custom_ids(self) -> list[str]:
         """Every line's custom_id (str), in line order."""
-        return self._ids.get()
+        return self._spool.custom_ids()
 
     @cached_property
     def sha256(self) -> str:
@@ -360,8 +347,8 @@ def build_requests(
     Parameters
     ----------
     data
-        A DataFrame, or an iterable of DataFrames (``pd.read_csv(..., chunksize=...)``); lines go
-        to a spool file on disk, so memory stays bounded by the chunk.
+        A DataFrame, or an iterable of DataFrames (``pd.read_csv(..., chunksize=...)``); lines stay
+        in memory up to 64 MiB and go to a spool file on disk past that, so memory stays bounded.
     model
         ``body.model``: a catalog id such as ``"openai-main/gpt-4o-mini"``.
     prompt
@@ -417,11 +404,11 @@ def build_requests(
     prov = resolve(provider) if provider is not None else None
     spec = BuildSpec(endpoint=ep, model=model, prompt=prompt, messages=messages, system=system, input=input,
                      id_column=id_column, params=check_params(params), extra=extra, max_bytes=int(max_bytes))  # fmt: skip
-    spool, hashes = encode_frames(data, spec)
+    spool, keys = encode_frames(data, spec)
     try:
         if not len(spool.ends):
             raise BatchInputError("empty input: the data has no rows")
-        find_duplicates(spool, hashes, "the index" if id_column is None else f"id_column {id_column!r}")
+        find_duplicates(spool, keys, "the index" if id_column is None else f"id_column {id_column!r}")
         reqs = BatchRequests(spool, endpoint=ep, model=model, provider=prov, response_schema=schema,
                              max_lines=int(max_lines), max_bytes=int(max_bytes), warnings=spec.warnings)  # fmt: skip
     except BaseException:

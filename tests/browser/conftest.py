@@ -71,8 +71,9 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     port, token, work = _free_port(), secrets.token_hex(16), tmp_path_factory.mktemp("lab")
     root = work / "root"
     root.mkdir()
-    for name in ("lab.ipynb", "nb7.ipynb"):
-        shutil.copy(NOTEBOOK, root / name)
+    for folder in ("lab", "nb7"):  # own folder each: own kernel cwd, so own journal and gateway data
+        (root / folder).mkdir()
+        shutil.copy(NOTEBOOK, root / folder / "panel.ipynb")
     env = dict(
         os.environ,
         JUPYTER_CONFIG_DIR=str(work / "config"),

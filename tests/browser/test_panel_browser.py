@@ -34,7 +34,7 @@ def _run_all_cells(page: Any) -> None:
 
 @pytest.mark.parametrize(
     ("path", "label"),
-    [("/lab/tree/lab.ipynb?reset", "lab4"), ("/notebooks/nb7.ipynb", "notebook7")],
+    [("/lab/tree/lab/panel.ipynb?reset", "lab4"), ("/notebooks/nb7/panel.ipynb", "notebook7")],
     ids=["lab4", "notebook7"],
 )
 def test_panel_lives_in_the_browser(
@@ -90,6 +90,9 @@ def test_panel_lives_in_the_browser(
         panel.scroll_into_view_if_needed()
         page.screenshot(path=str(artifacts / f"panel-{label}.png"))
         panel.screenshot(path=str(artifacts / f"panel-{label}-panel.png"))
+    except Exception:
+        page.screenshot(path=str(artifacts / f"panel-{label}-failure.png"))  # what the user would see
+        raise
     finally:
         page.close()
     # Notebook 7 has harmless page errors of its own; only widget errors count.

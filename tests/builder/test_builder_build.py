@@ -238,21 +238,25 @@ def test_from_jsonl_infers_settings_and_accepts_vertex_short_lines(tmp_path: Pat
     )  # no final newline
     vertex = providers.VertexAI("google-main", bucket="b", region="r", model="gemini-2-0-flash")
     reqs = tfb.BatchRequests.from_jsonl(p, provider=vertex)
-    assert reqs.endpoint == "/v1/chat/completions" and reqs.model is None and reqs.read_ok if False else True
+    assert reqs.endpoint == "/v1/chat/completions" and reqs.model is None
     assert next(reqs.iter_lines()).endswith(b"}\n") and reqs.provider is vertex
     with pytest.raises(tfb.BatchInputError, match="line 1"):
         tfb.BatchRequests.from_jsonl(p)
 
 
-def test_spool_removed_when_collected(reviews: pd.DataFrame) -> None:
+def test_spool_removed_when_collected(reviews: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
 
+    from tfbatch_nb import _jsonl
+
+    monkeypatch.setattr(_jsonl, "SPILL_BYTES", 1)  # force the on-disk spool
     reqs = tfb.build_requests(reviews, model=M, prompt="{text}")
+    assert reqs._spool.spilled
     folder = Path(reqs._spool.path).parent
     assert folder.is_dir()
-    del reqs
-    gc.collect()
+    del reqs  # no reference cycle: the temp dir goes at once, without waiting for the collector
     assert not folder.exists()
+    gc.collect()
 
 
 def test_column_escaping_survives_separator_like_text() -> None:

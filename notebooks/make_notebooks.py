@@ -1,0 +1,404 @@
+"""Generate the tutorial notebooks from one place, so they can be regenerated and reviewed as code.
+
+Usage (from the repository root)::
+
+    python3 notebooks/make_notebooks.py            # all five
+    python3 notebooks/make_notebooks.py 01 03      # only these
+
+Then execute them in place from ``notebooks/`` (so the journal ``.tfbatch/`` lands there) and
+check them with strict nbval, exactly as CI does::
+
+    cd notebooks && rm -rf .tfbatch && jupyter nbconvert --to notebook --execute --inplace 01_quickstart.ipynb
+    cd .. && python3 -m pytest notebooks/01_quickstart.ipynb -p no:cacheprovider
+
+Each notebook is a list of cells: ``md(...)`` for markdown, ``code(...)`` for code. A cell whose
+output depends on timing (the live panel while a batch runs) gets the nbval tag
+``nbval-ignore-output``; everything else is compared, after ``nbval-sanitize.cfg`` masks ids,
+times, ports and temporary paths.
+"""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+IGNORE = "nbval-ignore-output"  # nbval 0.11 reads this cell tag (plugin.py: metadata_tags)
+
+
+def md(text: str) -> nbformat.NotebookNode:
+    return new_markdown_cell(textwrap.dedent(text).strip("\n"))
+
+
+def code(text: str, *tags: str) -> nbformat.NotebookNode:
+    cell = new_code_cell(textwrap.dedent(text).strip("\n"))
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
+
+
+# --------------------------------------------------------------------------------------------
+# 01 quickstart
+# --------------------------------------------------------------------------------------------
+
+QUICKSTART = [
+    md("""
+    # Quickstart: a DataFrame in, a DataFrame of answers out
+
+    A **batch** sends many prompts at once and returns the answers later, at about half the
+    price of one-by-one calls. This notebook runs the whole flow on 20 product reviews:
+
+    1. build one request per row and look at them before paying,
+    2. submit them as a batch and watch it run,
+    3. read the answers back as a DataFrame joined to the reviews.
+
+    It needs **no account and no API key**: with no gateway configured, `tfbatch_nb` starts a small
+    local gateway inside this kernel that speaks the same protocol as the TrueFoundry AI Gateway
+    and answers with a simulated model. The last section shows how to point the very same code at
+    TrueFoundry.
+    """),
+    code("""
+    import tfbatch_nb as tfb
+    from tfbatch_nb.datasets import load_reviews
+
+    df = load_reviews(20)  # 20 bundled product reviews, with a human label
+    df[["review_id", "product", "stars", "label"]].head()
+    """),
+    md("""
+    ## Connect
+
+    `connect()` reads `TFY_BASE_URL` / `TFY_API_KEY` from the environment. Neither is set here, so
+    it starts the **local gateway** (its repr says so). The API key it uses is never shown.
+    """),
+    code("""
+    gw = tfb.connect()
+    gw
+    """),
+    md("""
+    ## Build the requests
+
+    One request per row. `prompt` is a template over the columns, `system` is shared by all rows,
+    and `id_column` makes each request's `custom_id` the review's id, which is how every answer
+    finds its way back to its row (a batch may answer in any order). Extra keywords such as
+    `max_tokens` go into each request body as they are.
+
+    Nothing is sent yet: the cell's value is a preview (rows, size, parts, the first lines), so
+    mistakes are caught before they cost anything.
+    """),
+    code("""
+    reqs = tfb.build_requests(
+        df,
+        model="openai-main/gpt-4o-mini",
+        prompt="Classify the sentiment of this review: {text}",
+        system="Answer with one word: positive, negative or neutral.",
+        id_column="review_id",
+        max_tokens=5,
+    )
+    reqs
+    """),
+    md("""
+    `estimate()` gives an idea of the tokens and the price before submitting (characters / 4, so
+    roughly; the batch discount is included).
+    """),
+    code("""
+    reqs.estimate()
+    """),
+    md("""
+    ## Submit
+
+    `submit` uploads the lines and creates the batch, and records both in a small **journal**
+    (`.tfbatch/` next to this notebook) *before* paying for anything. That is why running this
+    cell again does not start a second batch: the same requests give back the same job.
+    """),
+    code("""
+    batch = gw.submit(reqs, name="reviews-v1")
+    """),
+    md("""
+    ## Watch it run
+
+    A batch as a cell's value is a **live panel**: it polls in the background and updates itself,
+    while the kernel stays free for other cells. (Its output changes from run to run, so the
+    notebook tests don't compare it.)
+    """),
+    code("""
+    batch
+    """, IGNORE),
+    md("""
+    `wait()` blocks until the batch is finished. In a script that is what you want; in a notebook
+    you can instead go on working and come back.
+    """),
+    code("""
+    batch.wait()
+    """),
+    md("""
+    ## Read the answers
+
+    `results()` downloads the output (once: it is kept in the journal folder) and returns one row
+    per request, indexed by `custom_id`, whatever happened to it. The most useful columns:
+    """),
+    code("""
+    res = batch.results()
+    res[["status", "content", "total_tokens"]].head()
+    """),
+    md("""
+    `results(join=df)` puts the answers next to your rows, matched on the id column. Here the
+    simulated model's answer can be compared with the human label:
+    """),
+    code("""
+    joined = batch.results(join=df)
+    joined["answer"] = joined["content"].str.removeprefix("[simulated] ")
+    joined[["review_id", "label", "answer", "status"]].head(8)
+    """),
+    code("""
+    print(f"agreement with the human label: {(joined.answer == joined.label).mean():.0%}")
+    print(f"tokens used: {int(joined.total_tokens.sum())}")
+    """),
+    md("""
+    ## Re-running never pays twice
+
+    Notebooks get re-run. Submitting the same requests again returns the job that already exists
+    (found in the journal), so nothing is uploaded or paid for a second time. To really start
+    over, pass `force=True` or change the requests.
+    """),
+    code("""
+    again = gw.submit(reqs, name="reviews-v1")
+    print(again.id == batch.id, again.status)
+    """),
+    md("""
+    ## Pointing it at TrueFoundry
+
+    The same code runs against the TrueFoundry AI Gateway. Set three environment variables before
+    starting Jupyter (or in the first cell with `os.environ[...]`), and keep the key out of the
+    notebook itself:
+
+    ```bash
+    export TFY_BASE_URL="https://<your-control-plane>/api/llm"   # the gateway's OpenAI base URL
+    export TFY_API_KEY="<a TrueFoundry PAT or VAT>"               # never printed or stored by tfbatch_nb
+    export TFY_PROVIDER="openai-main"                            # your provider integration's name
+    ```
+
+    Then `tfb.connect()` talks to TrueFoundry instead of the local gateway, sending the
+    `x-tfy-provider-name` header that routes each call to your provider account. The `model` in
+    `build_requests` must be a real catalog id of that account (e.g. `openai-main/gpt-4o-mini`),
+    not a virtual model. Azure OpenAI, Vertex AI and AWS Bedrock need a few more headers: see
+    `02_truefoundry_providers.ipynb`.
+
+    Finally, stop the local gateway (the journal and the downloaded results stay on disk):
+    """),
+    code("""
+    gw.close()
+    """),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# 03 failures and retries
+# --------------------------------------------------------------------------------------------
+
+FAILURES = [
+    md("""
+    # Failures and retries: nothing is lost, nothing is paid twice
+
+    Real batches go wrong in a few typical ways:
+
+    * **some lines fail** (a model error, a bad request): the batch still *completes*, and the
+      failed lines go to a separate error file;
+    * the batch **expires** (not finished inside its 24 h window): the lines done so far are kept;
+    * **you cancel** it: same, the finished lines are kept.
+
+    The local gateway can misbehave on purpose (`faults=`), so this notebook shows each case for
+    real, with the same HTTP calls a real gateway would see. The rule in every case:
+    `results()` has exactly **one row per request**, whatever happened to it, and
+    `retry_failed()` sends only the rows that need it.
+    """),
+    code("""
+    import time
+
+    import tfbatch_nb as tfb
+    from tfbatch_nb.datasets import load_reviews
+
+    df = load_reviews(40)
+    """),
+    md("""
+    ## Lines that fail
+
+    `line_error=0.2` makes about one line in five fail, repeatably (the draws are seeded).
+    `speed=4.0` runs the simulated batches four times faster than the tutorial pace: waiting
+    teaches nothing here.
+    """),
+    code("""
+    gw = tfb.connect(gateway_options={"speed": 4.0, "faults": ["line_error=0.2"]})
+    reqs = tfb.build_requests(
+        df, model="openai-main/gpt-4o-mini",
+        prompt="What is the sentiment of this review? {text}",
+        id_column="review_id", max_tokens=5,
+    )
+    batch = gw.submit(reqs, name="flaky-reviews")
+    batch.wait()
+    """),
+    md("""
+    The status is `completed` even though 5 lines failed: for the Batch API, *completed* means
+    "every line was processed", not "every line succeeded". Always look at the failures.
+
+    The failed lines come from the batch's **error file**; `results()` reads it together with the
+    output file, so the failures are rows of the same frame, with their HTTP status and error:
+    """),
+    code("""
+    res = batch.results()
+    res["status"].value_counts()
+    """),
+    code("""
+    res.loc[res.status == "failed", ["status", "status_code", "error_code", "error_message"]]
+    """),
+    md("""
+    `errors()` is the short list of what went wrong, one row per problem (validation errors of
+    the whole file would come first, then failed rows):
+    """),
+    code("""
+    batch.errors()[["kind", "custom_id", "code", "message"]]
+    """),
+    md("""
+    ## Retry only the failed rows
+
+    `retry_failed()` submits a new, linked batch made of just those rows (rebuilt from the
+    journal's copy of the requests, so it works after a kernel restart too). Running the cell again
+    returns the same retry batch instead of paying again.
+    """),
+    code("""
+    retry = batch.retry_failed()
+    retry.wait()
+    """),
+    md("""
+    The faulty gateway failed one of the five again (faults are faults). The original batch's
+    `results()` now folds the retried answers in: a successful retry replaces the failed row.
+    """),
+    code("""
+    res = batch.results()
+    res["status"].value_counts()
+    """),
+    md("""
+    Retrying the rows that are still failed is the same call again; when nothing is left to
+    retry, `retry_failed()` raises `BatchInputError` (there is nothing to pay for).
+    """),
+    code("""
+    while (batch.results().status == "failed").any():
+        batch.retry_failed().wait()
+    batch.results()["status"].value_counts()
+    """),
+    code("""
+    gw.close()
+    """),
+    md("""
+    ## A batch that expires
+
+    A batch has a *completion window* (24 h). If the provider does not finish in time the batch
+    **expires**, but the lines already answered are kept in its output file. `expire=0.5#1` makes
+    the first batch expire half-way.
+    """),
+    code("""
+    gw = tfb.connect(gateway_options={"speed": 4.0, "faults": ["expire=0.5#1"]})
+    reqs = tfb.build_requests(
+        df, model="openai-main/gpt-4o-mini",
+        prompt="In one word, how does this customer feel? {text}",
+        id_column="review_id", max_tokens=5,
+    )
+    late = gw.submit(reqs, name="late-reviews")
+    late.wait()
+    """),
+    md("""
+    The 20 answered rows are `completed`, the others are `expired`, with the reason:
+    """),
+    code("""
+    res = late.results()
+    res["status"].value_counts()
+    """),
+    code("""
+    res.loc[res.status == "expired", ["status", "error_code", "error_message"]].head(3)
+    """),
+    md("""
+    `retry_failed()` retries `failed`, `expired`, `cancelled` and `missing` rows by default, so
+    the same call finishes the job, paying only for the 20 rows that never ran:
+    """),
+    code("""
+    rest = late.retry_failed()
+    rest.wait()
+    """),
+    code("""
+    late.results()["status"].value_counts()
+    """),
+    md("""
+    ## Cancelling
+
+    Started something too big by mistake? `cancel()` stops it; the lines finished before the
+    cancel are kept and returned (you paid for them). Here we wait until a few lines are done,
+    then cancel.
+    """),
+    code("""
+    all_reviews = load_reviews()
+    reqs = tfb.build_requests(
+        all_reviews, model="openai-main/gpt-4o-mini",
+        prompt="Summarise this review in three words: {text}",
+        id_column="review_id", max_tokens=10,
+    )
+    big = gw.submit(reqs, name="too-big")
+    while (snap := big.refresh()).completed < 10 and not snap.terminal:
+        time.sleep(0.1)
+    snap = big.cancel()
+    big.wait().status
+    """),
+    md("""
+    How many lines finished before the cancel depends on timing (so the notebook tests don't
+    compare the next cell), but every row is accounted for: answered or `cancelled`.
+    """),
+    code("""
+    res = big.results()
+    res["status"].value_counts()
+    """, IGNORE),
+    code("""
+    print(len(res) == len(all_reviews), sorted(res.status.unique()))
+    """),
+    md("""
+    The journal remembers every job, including the retries and which job each came from
+    (`parent_job`; here mapped to its name):
+    """),
+    code("""
+    jobs = gw.batches()
+    jobs["retry_of"] = jobs["parent_job"].map(dict(zip(jobs["job_id"], jobs["name"])))
+    jobs[["name", "status", "total", "retry_of"]]
+    """),
+    code("""
+    gw.close()
+    """),
+]
+
+
+NOTEBOOKS: dict[str, list[nbformat.NotebookNode]] = {
+    "01_quickstart.ipynb": QUICKSTART,
+    "03_failures_and_retries.ipynb": FAILURES,
+}
+
+
+def build(name: str, cells: list[nbformat.NotebookNode]) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    stem = name.split("_")[0]
+    for i, cell in enumerate(nb.cells):  # stable ids: regenerating gives small diffs
+        cell["id"] = f"nb{stem}-{i:02d}"
+    nbformat.validate(nb)
+    return nb
+
+
+def main(argv: list[str]) -> None:
+    chosen = [n for n in NOTEBOOKS if not argv or any(n.startswith(a) for a in argv)]
+    for name in chosen:
+        nbformat.write(build(name, NOTEBOOKS[name]), HERE / name)
+        print("wrote", name)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,121 @@
+"""The pyarrow fast path: a whole file of plain chat completions parsed and flattened in C.
+
+Internal to :mod:`tfbatch_nb.results`. ``pyarrow.json`` parses the file against a fixed schema
+holding only the fields the frame needs (everything else is skipped without being built), and
+the columns are taken out of the nested structs with ``pyarrow.compute``; no Python object is
+made per line. Measured on 200,000 chat lines (``bench/bench_results.py``) this is several times
+the orjson path, whose cost is building every dict and string of every line.
+
+The fast path is only an optimisation: :func:`read_plain` returns None, and the caller reads the
+file with the orjson path instead, whenever pyarrow is missing, the file does not parse against
+the schema (any other endpoint, an ``error`` object, a wrongly typed field, a bad line, an empty
+file), or a single row is not a plain success (missing fields, HTTP status >= 400, ``choices[0]``
+not choice 0, null content). Rows it does return are exactly what the orjson path would give.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from typing import Any
+
+__all__ = ["enabled", "read_plain"]
+
+# pyarrow.json needs each line inside one block. 16 MiB: lines are a few KiB, and larger blocks
+# measured no faster while raising the transient memory of the threads that parse them.
+BLOCK_BYTES = 16 * 2**20
+
+_MODULES: list[Any] = []  # [(pa, pa.json, pa.compute, schema) or None], imported on first use
+
+
+def _modules() -> Any:
+    """(pyarrow, pyarrow.json, pyarrow.compute, line schema), or None without pyarrow."""
+    if not _MODULES:
+        try:
+            pa: Any = importlib.import_module("pyarrow")
+            pj: Any = importlib.import_module("pyarrow.json")
+            pc: Any = importlib.import_module("pyarrow.compute")
+        except ImportError:
+            _MODULES.append(None)
+            return None
+        i64, text = pa.int64(), pa.string()
+        choice = pa.struct(
+            [("index", i64), ("message", pa.struct([("content", text)])), ("finish_reason", text)]
+        )
+        usage = pa.struct([(k, i64) for k in ("prompt_tokens", "completion_tokens", "total_tokens")])
+        body = pa.struct([("choices", pa.list_(choice)), ("usage", usage)])
+        response = pa.struct([("status_code", i64), ("request_id", text), ("body", body)])
+        # "error" typed null: a line with an error object then fails the parse, as intended.
+        schema = pa.schema([("custom_id", text), ("error", pa.null()), ("response", response)])
+        _MODULES.append((pa, pj, pc, schema))
+    return _MODULES[0]
+
+
+def enabled() -> bool:
+    """Whether the fast path is available (pyarrow importable)."""
+    return _modules() is not None
+
+
+def read_plain(path: os.PathLike[str] | str) -> dict[str, Any] | None:
+    """The columns of a file whose every line is a plain successful chat completion, else None.
+
+    Returns
+    -------
+    dict or None
+        ``custom_id``, ``status_code``, ``content``, ``finish_reason``, ``prompt_tokens``,
+        ``completion_tokens``, ``total_tokens``, ``request_id`` as pyarrow arrays of one length
+        (the other frame fields are ``completed`` / null for every row), or None when the orjson
+        path must read this file.
+    """
+    mods = _modules()
+    if mods is None:
+        return None
+    pa, pj, pc, schema = mods
+    try:
+        table = pj.read_json(
+            path,
+            read_options=pj.ReadOptions(block_size=BLOCK_BYTES),
+            parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+        )
+        return _columns(table, pa, pc)
+    except (pa.ArrowException, ValueError, TypeError, KeyError, IndexError, OSError):
+        # ArrowInvalid is a ValueError; any surprise at all means "not the plain shape". The
+        # orjson path re-reads the file and reports real problems (bad lines, missing file).
+        return None
+
+
+def _columns(table: Any, pa: Any, pc: Any) -> dict[str, Any] | None:
+    n = table.num_rows
+    if n == 0:
+        return None
+    field = pc.struct_field
+    resp = table.column("response")
+    body = field(resp, "body")
+    choices = field(body, "choices")
+    # list_element on an empty list raises; a null list gives null and is caught below.
+    if pc.min(pc.list_value_length(choices)).as_py() in (None, 0):
+        return None
+    c0 = pc.list_element(choices, 0)
+    usage = field(body, "usage")
+    cols = {
+        "custom_id": table.column("custom_id"),
+        "status_code": field(resp, "status_code"),
+        "content": field(field(c0, "message"), "content"),
+        "finish_reason": field(c0, "finish_reason"),
+        "prompt_tokens": field(usage, "prompt_tokens"),
+        "completion_tokens": field(usage, "completion_tokens"),
+        "total_tokens": field(usage, "total_tokens"),
+        "request_id": field(resp, "request_id"),
+    }
+    # What the orjson path's inlined shape requires, checked on whole columns. A null may be a
+    # missing field whose fallback (input_tokens, the sum for total, another choice) only
+    # extract() knows, so any null outside finish_reason / request_id declines the file.
+    must_be_set = [v for k, v in cols.items() if k not in ("finish_reason", "request_id")]
+    if table.column("error").null_count != n or any(v.null_count for v in must_be_set):
+        return None
+    index = field(c0, "index")
+    if index.null_count or pc.any(pc.not_equal(index, 0)).as_py():
+        return None  # n > 1 with choices out of order: extract() picks the one with index 0
+    if pc.max(cols["status_code"]).as_py() >= 400:
+        return None
+    return cols
