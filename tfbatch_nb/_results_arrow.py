@@ -19,7 +19,7 @@ import importlib
 import os
 from typing import Any
 
-__all__ = ["enabled", "read_plain"]
+__all__ = ["BLOCK_BYTES", "modules", "read_plain"]
 
 # pyarrow.json needs each line inside one block. 16 MiB: lines are a few KiB, and larger blocks
 # measured no faster while raising the transient memory of the threads that parse them.
@@ -28,7 +28,7 @@ BLOCK_BYTES = 16 * 2**20
 _MODULES: list[Any] = []  # [(pa, pa.json, pa.compute, schema) or None], imported on first use
 
 
-def _modules() -> Any:
+def modules() -> Any:
     """(pyarrow, pyarrow.json, pyarrow.compute, line schema), or None without pyarrow."""
     if not _MODULES:
         try:
@@ -51,23 +51,16 @@ def _modules() -> Any:
     return _MODULES[0]
 
 
-def enabled() -> bool:
-    """Whether the fast path is available (pyarrow importable)."""
-    return _modules() is not None
-
-
 def read_plain(path: os.PathLike[str] | str) -> dict[str, Any] | None:
     """The columns of a file whose every line is a plain successful chat completion, else None.
 
     Returns
     -------
     dict or None
-        ``custom_id``, ``status_code``, ``content``, ``finish_reason``, ``prompt_tokens``,
-        ``completion_tokens``, ``total_tokens``, ``request_id`` as pyarrow arrays of one length
-        (the other frame fields are ``completed`` / null for every row), or None when the orjson
-        path must read this file.
+        ``custom_id`` and each of :data:`tfbatch_nb._parse.FIELDS` as a pyarrow array, all of
+        one length, or None when the orjson path must read this file.
     """
-    mods = _modules()
+    mods = modules()
     if mods is None:
         return None
     pa, pj, pc, schema = mods
@@ -118,4 +111,5 @@ def _columns(table: Any, pa: Any, pc: Any) -> dict[str, Any] | None:
         return None  # n > 1 with choices out of order: extract() picks the one with index 0
     if pc.max(cols["status_code"]).as_py() >= 400:
         return None
-    return cols
+    none = pa.nulls(n, pa.string())
+    return {**cols, "status": pa.repeat("completed", n), "error_code": none, "error_message": none, "embedding": none}

@@ -23,30 +23,26 @@ request_id          the provider's request id, for support tickets
 Embedding batches have an ``embedding`` column (a float64 numpy array per row) instead of
 ``content``, ``finish_reason`` and ``parsed``.
 
-Speed: files are read in 8 MiB blocks; a block is decoded in one call by msgspec into structs
-holding only the needed fields when msgspec is installed, else line by line by orjson, with the
-garbage collector paused; the common line shape (a successful chat completion) is unpacked by an
-inlined fast path straight into column lists, every other shape goes through
-:func:`tfbatch_nb._parse.extract`. See ``bench/bench_results.py``.
+Speed: a file whose every line is a plain successful chat completion is parsed by pyarrow
+against a fixed schema and its columns are extracted in C, straight into the frame
+(:mod:`tfbatch_nb._results_arrow`); every other file is decoded block by block by orjson with
+the garbage collector paused (:mod:`tfbatch_nb._parse`), so correctness never depends on the
+fast path. See ``bench/bench_results.py``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import orjson
 import pandas as pd
 
-from . import _parse
+from . import _parse, _results_arrow, _results_frame, _results_schema
 
 if TYPE_CHECKING:  # pragma: no cover - the SDK is only needed for its type here
     import openai
@@ -81,24 +77,6 @@ EMBEDDING_COLUMNS: tuple[str, ...] = (
     "error_message",
     "request_id",
 )
-_FIELDS = (
-    "status",
-    "status_code",
-    "content",
-    "finish_reason",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "error_code",
-    "error_message",
-    "request_id",
-    "embedding",
-)
-_INT_COLUMNS = ("status_code", "prompt_tokens", "completion_tokens", "total_tokens")
-# Which of two lines for one custom_id wins: a success over anything (a retried request's success
-# is the answer the user paid for), a real failure over "never ran"; on a tie the later line wins,
-# because callers list a retry's files after the original's.
-_RANK = {"completed": 2, "failed": 1}
 
 PathLike = str | os.PathLike[str]
 
@@ -145,211 +123,21 @@ def download_file(client: openai.OpenAI, file_id: str, dest: PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return dest
+#: Whether files may be read by the pyarrow fast path (tests switch it off to cover the other path).
+FAST_PATH = True
 
 
-class _Collector:
-    """Column lists of the frame being built, one entry per distinct custom_id."""
-
-    def __init__(self) -> None:
-        self.pos: dict[str, int] = {}
-        self.ids: list[str] = []
-        self.cols: dict[str, list[Any]] = {name: [] for name in _FIELDS}
-
-    def add(self, fields: _parse.Fields) -> None:
-        cid = fields[0]
-        at = self.pos.get(cid)
-        if at is None:
-            self.pos[cid] = len(self.ids)
-            self.ids.append(cid)
-            for name, value in zip(_FIELDS, fields[1:], strict=True):
-                self.cols[name].append(value)
-            return
-        if _RANK.get(fields[1], 0) >= _RANK.get(self.cols["status"][at], 0):
-            log.debug("custom_id %r appears more than once; the line with status %s wins", cid, fields[1])
-            for name, value in zip(_FIELDS, fields[1:], strict=True):
-                self.cols[name][at] = value
-
-    def consume(self, values: list[Any]) -> None:
-        """Add one decoded block of dicts or of typed structs (see ``_parse.read_lines``)."""
-        if values and not isinstance(values[0], dict) and hasattr(values[0], "custom_id"):
-            self._consume_typed(values)
-        else:
-            self._consume_dicts(values)
-
-    def _slow(self, d: Any) -> None:
-        fields = _parse.extract(d)
-        if fields is None:
-            warnings.warn(f"skipped a result line without a custom_id: {str(d)[:80]}", stacklevel=6)
-        else:
-            self.add(fields)
-
-    def _consume_typed(self, values: list[Any]) -> None:
-        """The msgspec twin of :meth:`_consume_dicts`: attribute access instead of item access."""
-        pos, ids = self.pos, self.ids
-        c = self.cols
-        apps = [c[name].append for name in _FIELDS]
-        a_status, a_code, a_content, a_finish, a_pt, a_ct, a_tt, a_ec, a_em, a_rid, a_emb = apps
-        to_dict = _parse.to_dict
-        for d in values:
-            try:
-                resp = d.response
-                sc = resp.status_code
-                body = resp.body
-                c0 = body.choices[0]
-                content = c0.message.content
-                usage = body.usage
-                pt, ct, tt = usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
-                cid = d.custom_id
-                rid = resp.request_id
-                fast = (
-                    d.error is None
-                    and type(sc) is int
-                    and sc < 400
-                    and c0.index == 0
-                    and type(content) is str
-                    and type(pt) is int
-                    and type(ct) is int
-                    and type(tt) is int
-                    and type(cid) is str
-                    and (rid is None or type(rid) is str)
-                    and cid not in pos
-                )
-            except (AttributeError, TypeError, IndexError):
-                fast = False
-            if fast:
-                pos[cid] = len(ids)
-                ids.append(cid)
-                a_status("completed")
-                a_code(sc)
-                a_content(content)
-                a_finish(c0.finish_reason)
-                a_pt(pt)
-                a_ct(ct)
-                a_tt(tt)
-                a_ec(None)
-                a_em(None)
-                a_rid(rid)
-                a_emb(None)
-            else:
-                self._slow(to_dict(d))
-
-    def _consume_dicts(self, values: list[Any]) -> None:
-        """Add a block of dicts. Inlines the common shape (successful chat completion)."""
-        pos, ids = self.pos, self.ids
-        c = self.cols
-        apps = [c[name].append for name in _FIELDS]
-        a_status, a_code, a_content, a_finish, a_pt, a_ct, a_tt, a_ec, a_em, a_rid, a_emb = apps
-        for d in values:
-            # Each check mirrors what extract() would decide, so both paths give identical rows;
-            # anything unusual (None content, refusals, bad types, errors) takes the slow path.
-            try:
-                resp = d["response"]
-                sc = resp["status_code"]
-                body = resp["body"]
-                c0 = body["choices"][0]
-                msg = c0["message"]
-                content = msg["content"]
-                usage = body["usage"]
-                pt, ct, tt = usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"]
-                cid = d["custom_id"]
-                rid = resp.get("request_id")
-                fast = (
-                    d["error"] is None
-                    and type(sc) is int
-                    and sc < 400
-                    and c0.get("index") == 0
-                    and type(content) is str
-                    and type(pt) is int
-                    and type(ct) is int
-                    and type(tt) is int
-                    and type(cid) is str
-                    and (rid is None or type(rid) is str)
-                    and cid not in pos
-                )
-            except (KeyError, TypeError, IndexError):
-                fast = False
-            if fast:
-                pos[cid] = len(ids)
-                ids.append(cid)
-                a_status("completed")
-                a_code(sc)
-                a_content(content)
-                a_finish(c0.get("finish_reason"))
-                a_pt(pt)
-                a_ct(ct)
-                a_tt(tt)
-                a_ec(None)
-                a_em(None)
-                a_rid(rid)
-                a_emb(None)
-            else:
-                self._slow(d)
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while parsing.
-
-    Decoding creates millions of dicts and lists that all stay alive until the block is consumed;
-    each allocation burst triggers a collection that walks every live container, which measured
-    at more than half the parse time. JSON values cannot form reference cycles, so nothing is
-    lost by pausing; the collector is re-enabled afterwards (process-wide, hence only if it was on).
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _int_array(values: list[Any]) -> pd.api.extensions.ExtensionArray:
-    try:  # the common case, no gaps: one C-level conversion
-        data = np.array(values, dtype=np.int64)
-        mask = np.zeros(len(values), dtype=bool)
-    except (TypeError, ValueError, OverflowError):
-        mask = np.fromiter((type(v) is not int for v in values), dtype=bool, count=len(values))
-        data = np.fromiter((v if type(v) is int else 0 for v in values), dtype=np.int64, count=len(values))
-    return pd.arrays.IntegerArray(data, mask)
-
-
-def _object_array(values: list[Any], *, nested: bool = False) -> np.ndarray[Any, np.dtype[Any]]:
-    if not nested:  # strings and None only: one C-level conversion
-        return np.array(values, dtype=object)
-    out = np.empty(len(values), dtype=object)
-    # Item by item: np.array would turn equal-length lists/arrays (embeddings) into a 2-D array.
-    for i, v in enumerate(values):
-        out[i] = v
-    return out
-
-
-def _apply_schema(cols: dict[str, list[Any]], schema: dict[str, Any]) -> list[Any]:
-    """Parse and validate each completed row's content; failures keep the text and a note."""
-    parsed: list[Any] = [None] * len(cols["status"])
-    status, content, codes, messages = (
-        cols["status"],
-        cols["content"],
-        cols["error_code"],
-        cols["error_message"],
-    )
-    for i, text in enumerate(content):
-        if status[i] != "completed" or codes[i] is not None:  # failed rows and refusals already say why
-            continue
-        if not isinstance(text, str):
-            codes[i], messages[i] = "parse_error", "no content to parse"
-            continue
-        try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError as exc:
-            codes[i], messages[i] = "parse_error", f"content is not valid JSON: {exc}"
-            continue
-        problem = _parse.validate(value, schema) if schema else None
-        if problem:
-            codes[i], messages[i] = "parse_error", f"content does not match the schema: {problem}"
-        else:
-            parsed[i] = value
-    return parsed
+def _read_file(path: PathLike, pieces: _results_frame.Pieces) -> None:
+    """Append one piece per column for ``path``: pyarrow's columns, else orjson's lists."""
+    columns = _results_arrow.read_plain(path) if FAST_PATH else None
+    if columns is None:
+        acc = _parse.Collector()
+        with _parse.no_gc():
+            for block in _parse.read_lines(path):
+                acc.consume(block)
+        columns = acc.cols
+    for name, piece in columns.items():
+        pieces[name].append(piece)
 
 
 def parse_results(
@@ -402,67 +190,38 @@ def parse_results(
     >>> df[["status", "content"]].to_dict("index")
     {'a': {'status': 'completed', 'content': 'hi'}, 'b': {'status': 'expired', 'content': nan}}
     """
-    acc = _Collector()
-    with _no_gc():
-        for path in [*outputs, *errors]:
-            for block in _parse.read_lines(path):
-                acc.consume(block)
-    cols = acc.cols
+    pieces: _results_frame.Pieces = {name: [] for name in ("custom_id", *_parse.FIELDS)}
+    for path in [*outputs, *errors]:
+        _read_file(path, pieces)
     embeddings = (endpoint or "").rstrip("/").endswith("embeddings") or any(
-        v is not None for v in cols["embedding"]
+        v is not None for piece in pieces["embedding"] if isinstance(piece, list) for v in piece
     )
-    bare = _parse.normalize_schema(schema)
-    parsed = _apply_schema(cols, bare) if bare is not None and not embeddings else [None] * len(acc.ids)
-    cols["parsed"] = parsed
-
-    take: np.ndarray[Any, np.dtype[np.intp]] | None = None
-    ids: list[str] = acc.ids
-    n_missing = 0
-    if custom_ids is not None:
-        wanted = [str(c) for c in custom_ids]
-        sentinel = len(acc.ids)  # the extra "all empty" entry appended to every column below
-        positions = [acc.pos.get(c, sentinel) for c in wanted]
-        n_missing = positions.count(sentinel)
-        listed = set(wanted)
-        extra = (
-            [i for i, c in enumerate(acc.ids) if c not in listed]
-            if len(listed) - n_missing < len(acc.ids)
-            else []
-        )
-        if extra:
-            warnings.warn(
-                f"{len(extra)} custom_id(s) in the result files are not among the {len(wanted)} requests "
-                f"(e.g. {acc.ids[extra[0]]!r}); kept them at the end of the frame",
-                stacklevel=2,
-            )
-        if n_missing or extra or positions != list(range(len(acc.ids))):
-            take = np.asarray(positions + extra, dtype=np.intp)
-            ids = wanted + [acc.ids[i] for i in extra]
-    if n_missing and unlisted == "missing":
+    n_rows = sum(len(piece) for piece in pieces["custom_id"])
+    bare = _results_schema.normalize_schema(schema)
+    if bare is not None and not embeddings:
+        # Parsing needs each content as a Python string anyway: flatten the four columns involved.
+        flat = {k: _results_frame.flatten(pieces[k]) for k in ("status", "content", "error_code", "error_message")}
+        pieces["parsed"] = [_results_schema.apply_schema(flat, bare)]
+        pieces.update({k: [v] for k, v in flat.items()})
+    else:
+        pieces["parsed"] = [[None] * n_rows]
+    frame, n_missing, extra = _results_frame.build_frame(
+        pieces,
+        EMBEDDING_COLUMNS if embeddings else RESULT_COLUMNS,
+        custom_ids=custom_ids,
+        unlisted=unlisted,
+    )
+    if extra:
         warnings.warn(
-            f"{n_missing} of {len(ids)} request(s) appear in no result file; their rows have status 'missing'",
+            f"{len(extra)} custom_id(s) in the result files are not among the {len(frame) - len(extra)} "
+            f"requests (e.g. {extra[0]!r}); kept them at the end of the frame",
             stacklevel=2,
         )
-
-    data: dict[str, Any] = {}
-    names = EMBEDDING_COLUMNS if embeddings else RESULT_COLUMNS
-    for name in names:
-        values = cols[name]
-        if take is not None:
-            values.append(unlisted if name == "status" else None)
-        arr: Any = (
-            _int_array(values)
-            if name in _INT_COLUMNS
-            else _object_array(values, nested=name in ("parsed", "embedding"))
+    if n_missing and unlisted == "missing":
+        warnings.warn(
+            f"{n_missing} of {len(frame)} request(s) appear in no result file; their rows have status 'missing'",
+            stacklevel=2,
         )
-        if take is not None:
-            arr = arr.take(take)
-        data[name] = arr
-        cols[name] = []  # drop the list now: keeps the peak near one copy of each column
-    frame: pd.DataFrame = pd.DataFrame(data, index=pd.Index(ids, name="custom_id"))
-    for name in ("parsed", "embedding"):  # python objects: keep them as they are, never as strings
-        if name in frame and frame[name].dtype != object:
-            frame[name] = frame[name].astype(object)
     return frame
 
 

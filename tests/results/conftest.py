@@ -1,4 +1,4 @@
-"""Run every results test twice: with the msgspec typed decoder (when installed) and with orjson only."""
+"""Run every results test twice: with the pyarrow fast path (when installed) and with orjson only."""
 
 from __future__ import annotations
 
@@ -6,14 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tfbatch_nb import _parse
+from tfbatch_nb import results
 
 
-@pytest.fixture(autouse=True, params=["msgspec", "orjson"])
+@pytest.fixture(autouse=True, params=["pyarrow", "orjson"])
 def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "msgspec":
-        pytest.importorskip("msgspec")
-        monkeypatch.setattr(_parse, "_DECODER", [])  # rebuilt on first use
+    if request.param == "pyarrow":
+        pytest.importorskip("pyarrow")
     else:
-        monkeypatch.setattr(_parse, "_DECODER", [None])  # as if msgspec were not installed
+        monkeypatch.setattr(results, "FAST_PATH", False)  # as if pyarrow were not installed
     yield request.param
