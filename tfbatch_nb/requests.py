@@ -120,6 +120,9 @@ class BatchRequests:
         The JSON schema of a structured ``response_format``, to parse results back.
     warnings : tuple of str
         Non-fatal findings (long ids, very long prompts).
+    id_column : str or None
+        The column the ``custom_id`` values came from (``None``: the index), so results can be
+        joined back onto the user's rows.
 
     Examples
     --------
@@ -132,8 +135,10 @@ class BatchRequests:
     def __init__(
         self, spool: Spool, *, endpoint: str, model: str | None, provider: Provider | None,
         response_schema: dict[str, Any] | None, max_lines: int, max_bytes: int, warnings: Sequence[str] = (),
+        id_column: str | None = None,
     ) -> None:  # fmt: skip
         self._spool = spool
+        self.id_column = id_column
         self.endpoint, self.model, self.provider = endpoint, model, provider
         self.response_schema = response_schema
         self.max_lines, self.max_bytes = max_lines, max_bytes
@@ -201,7 +206,7 @@ class BatchRequests:
 
     def _settings(self) -> dict[str, Any]:
         return {"endpoint": self.endpoint, "model": self.model, "provider": self.provider,
-                "response_schema": self.response_schema, "max_lines": self.max_lines, "max_bytes": self.max_bytes}  # fmt: skip
+                "response_schema": self.response_schema, "max_lines": self.max_lines, "max_bytes": self.max_bytes, "id_column": self.id_column}  # fmt: skip
 
     def validate(self) -> BatchRequests:
         """Re-check every line as :meth:`from_jsonl` would; returns ``self`` for chaining.
@@ -306,11 +311,13 @@ class BatchRequests:
     def from_jsonl(
         cls, path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, provider: Provider | str | None = None,
         endpoint: str | None = None, max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES,
+        id_column: str | None = None,
     ) -> BatchRequests:  # fmt: skip
         """Load and validate a JSONL batch file (or several, in order) a user already has.
 
         Errors name the file and the 1-based line. ``endpoint``, ``model`` and ``response_schema``
-        are inferred from the lines.
+        are inferred from the lines; ``id_column`` names the column of your frame that holds the
+        ``custom_id`` values, for ``results(join=...)``.
 
         Examples
         --------
@@ -327,7 +334,8 @@ class BatchRequests:
         omit = prov is not None and prov.omit_routing
         loaded = load_lines(file_lines(paths), endpoint=ep, omit_routing=omit, max_bytes=max_bytes)
         return cls(loaded.spool, endpoint=loaded.endpoint, model=loaded.model, provider=prov,
-                   response_schema=loaded.schema, max_lines=max_lines, max_bytes=max_bytes)  # fmt: skip
+                   response_schema=loaded.schema, max_lines=max_lines, max_bytes=max_bytes,
+                   id_column=id_column)  # fmt: skip
 
     def __repr__(self) -> str:
         return _show.text(self)
@@ -410,7 +418,8 @@ def build_requests(
             raise BatchInputError("empty input: the data has no rows")
         find_duplicates(spool, keys, "the index" if id_column is None else f"id_column {id_column!r}")
         reqs = BatchRequests(spool, endpoint=ep, model=model, provider=prov, response_schema=schema,
-                             max_lines=int(max_lines), max_bytes=int(max_bytes), warnings=spec.warnings)  # fmt: skip
+                             max_lines=int(max_lines), max_bytes=int(max_bytes), warnings=spec.warnings,
+                             id_column=id_column)  # fmt: skip
     except BaseException:
         spool.discard()
         raise
