@@ -90,3 +90,43 @@ def test_mypy_strict() -> None:
         [sys.executable, "-m", "mypy", "--strict", "tfbatch_nb"], cwd=ROOT, capture_output=True, text=True
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+
+
+def _modules() -> list[str]:
+    names = []
+    for path in sorted((ROOT / "tfbatch_nb").rglob("*.py")):
+        rel = path.relative_to(ROOT).with_suffix("")
+        if rel.name == "__main__":
+            continue
+        names.append(".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts))
+    return names
+
+
+@pytest.mark.parametrize("module", _modules())
+def test_docstring_examples_run(module: str) -> None:
+    """Every Examples section in the package is executed, so the docs cannot drift from the code."""
+    import doctest
+    import importlib
+
+    mod = importlib.import_module(module)
+    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module}"
+
+
+def test_public_names_have_numpy_docstrings_with_examples() -> None:
+    import inspect
+
+    from tfbatch_nb import providers
+
+    missing = []
+    objects = [(n, getattr(tfbatch_nb, n)) for n in tfbatch_nb.__all__ if not n.startswith("__")]
+    objects += [(f"providers.{n}", getattr(providers, n)) for n in ("OpenAI", "AzureOpenAI", "VertexAI", "Bedrock")]
+    for name, obj in objects:
+        if "Examples\n--------" not in (inspect.getdoc(obj) or ""):
+            missing.append(name)
+        if inspect.isclass(obj):
+            for attr, value in vars(obj).items():
+                if not attr.startswith("_") and (callable(value) or isinstance(value, property)):
+                    if not inspect.getdoc(value):
+                        missing.append(f"{name}.{attr} (no docstring)")
+    assert missing == []
