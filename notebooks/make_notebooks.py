@@ -216,12 +216,22 @@ FAILURES = [
     `retry_failed()` sends only the rows that need it.
     """),
     code("""
+    import tempfile
     import time
 
     import tfbatch_nb as tfb
     from tfbatch_nb.datasets import load_reviews
 
     df = load_reviews(40)
+    """),
+    md("""
+    This notebook keeps its journal in a throw-away folder, so every run shows the failures from
+    scratch. (With the default journal, `.tfbatch/`, a second run would find every job and every
+    retry already done and show the final answers straight away: re-running pays nothing, as
+    `01_quickstart` and `05_large_jobs_and_restarts` show.)
+    """),
+    code("""
+    journal = tempfile.mkdtemp(prefix="tfbatch-03-")
     """),
     md("""
     ## Lines that fail
@@ -231,7 +241,7 @@ FAILURES = [
     teaches nothing here.
     """),
     code("""
-    gw = tfb.connect(gateway_options={"speed": 4.0, "faults": ["line_error=0.2"]})
+    gw = tfb.connect(journal=journal, gateway_options={"speed": 4.0, "faults": ["line_error=0.2"]})
     reqs = tfb.build_requests(
         df, model="openai-main/gpt-4o-mini",
         prompt="What is the sentiment of this review? {text}",
@@ -300,7 +310,7 @@ FAILURES = [
     the first batch expire half-way.
     """),
     code("""
-    gw = tfb.connect(gateway_options={"speed": 4.0, "faults": ["expire=0.5#1"]})
+    gw = tfb.connect(journal=journal, gateway_options={"speed": 4.0, "faults": ["expire=0.5#1"]})
     reqs = tfb.build_requests(
         df, model="openai-main/gpt-4o-mini",
         prompt="In one word, how does this customer feel? {text}",

@@ -83,8 +83,15 @@ def test_panel_lives_in_the_browser(
             timeout=TIMEOUT_MS,
         )
         load.click()
+        # Wait for the table or the panel's own error line, so a failure says why at once.
+        page.wait_for_function(
+            """() => !!document.querySelector('.tfbatch-panel .tfbatch-output table.dataframe')
+                     || (document.querySelector('.tfbatch-panel .tfbatch-summary')?.textContent || '')
+                        .includes('could not load results')""",
+            timeout=TIMEOUT_MS,
+        )
         table = panel.locator(".tfbatch-output table.dataframe")
-        table.wait_for(timeout=TIMEOUT_MS)
+        assert table.count() == 1, panel.locator(".tfbatch-summary").inner_text()
         assert table.locator("tbody tr").count() == 10
         assert "50 rows" in panel.locator(".tfbatch-summary").inner_text()
         panel.scroll_into_view_if_needed()
