@@ -610,10 +610,352 @@ PROVIDERS = [
 ]
 
 
+# --------------------------------------------------------------------------------------------
+# 05 large jobs and restarts
+# --------------------------------------------------------------------------------------------
+
+LARGE = [
+    md("""
+    # Large jobs and restarts
+
+    Big batches take hours, and a notebook kernel rarely lives that long. This notebook shows how
+    `tfbatch_nb` keeps a large job safe:
+
+    * **sharding**: input over a provider's limits is split into parts, one provider batch each,
+      still handled as **one job**;
+    * the **journal** (`.tfbatch/`): every submission is recorded before anything is paid, so a
+      job can be found again after a kernel restart, and re-running a cell never pays twice;
+    * **reading result files** you downloaded yourself;
+    * the **forwarder**: the local gateway turning any real-time endpoint into a batch service.
+    """),
+    code("""
+    import tempfile
+    from pathlib import Path
+
+    import tfbatch_nb as tfb
+    from tfbatch_nb.datasets import load_reviews
+    from tfbatch_nb.gateway import LocalGateway
+
+    df = load_reviews()  # all 200 reviews
+    """),
+    md("""
+    ## Sharding
+
+    One batch file may hold at most 50,000 lines / 200 MB (OpenAI's limits; other providers
+    differ). `build_requests` splits bigger inputs into **parts** within `max_lines` and
+    `max_bytes`. Here a tiny `max_lines=80` makes 200 rows into three parts, to see it happen.
+    (The lines live in a spool file on disk, not in memory, so millions of rows are fine.)
+    """),
+    code("""
+    reqs = tfb.build_requests(
+        df, model="openai-main/gpt-4o-mini",
+        prompt="Label the sentiment of this review: {text}",
+        id_column="review_id", max_tokens=5, max_lines=80,
+    )
+    reqs.parts
+    """),
+    md("""
+    ## Estimate before submitting
+
+    The estimate counts characters (about 4 per token) and uses the model's list price with the
+    batch discount: rough, but enough to catch a job that would cost 100 times what you expected.
+    """),
+    code("""
+    reqs.estimate()
+    """),
+    md("""
+    ## One job over the parts
+
+    `submit` uploads each part and creates one provider batch per part. The returned `Batch` is
+    the whole job: one id, one status, one results frame; `batch.ids` are the provider batches.
+
+    This notebook keeps its journal in a folder of its own (`journal=`; the default is
+    `.tfbatch/`), so the journal listings below show only its jobs.
+    """),
+    code("""
+    journal = Path(".tfbatch") / "05-large-jobs"
+    gw = tfb.connect(journal=journal, gateway_options={"speed": 2.0})
+    batch = gw.submit(reqs, name="all-reviews")
+    print(len(batch.ids), "provider batches in one job")
+    """),
+    code("""
+    batch
+    """, IGNORE),
+    md("""
+    ## A kernel restart
+
+    Suppose the kernel restarts now, while the job runs: every Python object is gone. We play it
+    honestly in this notebook: close the connection (which stops the local gateway, as a restart
+    would) and delete the objects. Only two things survive, as they would after a real restart:
+    the **journal** folder, and the **gateway** side (a real gateway keeps running; the local one
+    keeps its batches in the journal's `local-gateway/` folder and resumes them when it starts).
+    """),
+    code("""
+    gw.close()
+    del gw, batch
+    """),
+    md("""
+    After the restart: connect again and `attach` the job by name (or by its `job_...` id or a
+    provider batch id). Nothing is uploaded or submitted again; the job is rebuilt from the
+    journal and polled where it is.
+    """),
+    code("""
+    gw = tfb.connect(journal=journal, gateway_options={"speed": 2.0})
+    batch = gw.attach("all-reviews")
+    batch.wait()
+    """),
+    code("""
+    res = batch.results()
+    res[["status", "content", "total_tokens"]].head()
+    """),
+    md("""
+    ## The journal
+
+    `gw.batches()` lists every job of this gateway, newest first (the retries of
+    `03_failures_and_retries` would show up here too, with their `parent_job`):
+    """),
+    code("""
+    gw.batches()[["name", "status", "total", "completed", "failed", "model"]]
+    """),
+    md("""
+    On disk, each job keeps its request parts (so `retry_failed()` works after a restart), the
+    provider batch ids, and the downloaded result files, so results are downloaded only once.
+    The journal holds **no API key** and is created readable by you only.
+    """),
+    code("""
+    sorted(p.name for p in (journal / "jobs" / batch.id).iterdir())
+    """),
+    md("""
+    ## Re-running a cell never pays twice
+
+    Run the submit cell again (or the whole notebook): the journal knows these exact requests
+    (by a hash of their bytes), so the same job comes back instead of a second, paid one.
+    """),
+    code("""
+    again = gw.submit(reqs, name="all-reviews")
+    print(again.id == batch.id, again.status, again.counts)
+    """),
+    md("""
+    ## Result files you already have
+
+    If you downloaded a batch's output yourself (from a console, another tool, a colleague),
+    `read_results` turns the files into the same results frame. Here we download the three
+    output files with the `openai` client of the connection:
+    """),
+    code("""
+    folder = Path(tempfile.mkdtemp())
+    files = []
+    for part in batch.snapshot().parts:
+        path = folder / f"output-{part.index}.jsonl"
+        gw.client.files.content(part.output_file_id).write_to_file(path)
+        files.append(path)
+    print([p.name for p in files])
+    """),
+    md("""
+    With `requests=` the frame has exactly one row per request, in input order (a request that is
+    in no file would be a `missing` row):
+    """),
+    code("""
+    downloaded = tfb.read_results(files, requests=reqs)
+    print(len(downloaded), downloaded.equals(res))
+    downloaded["status"].value_counts()
+    """),
+    code("""
+    gw.close()
+    """),
+    md("""
+    ## The forwarder: any real-time endpoint as a batch service
+
+    Many model servers (Ollama, vLLM, a gateway's chat endpoint) answer one request at a time
+    and have no Batch API. With `forward_to=` the local gateway runs each batch line against such
+    an endpoint, with bounded concurrency and retries, so the same notebook code works on them.
+
+    Here a second local gateway plays the real-time model server; its answers are marked, so we
+    can see that they really came through it.
+    """),
+    code("""
+    def model(endpoint, body):  # the model server's "model": marks its answers
+        text = body["messages"][-1]["content"].lower()
+        return "model server says: " + ("negative" if "broke" in text or "disappoint" in text else "not negative")
+
+    model_server = LocalGateway(speed="max", responder=model).start()  # e.g. http://localhost:11434/v1
+
+    fw = tfb.connect(journal=tempfile.mkdtemp(), gateway_options={  # a separate service: its own journal
+        "speed": 4.0,
+        "forward_to": model_server.url,
+        "forward_api_key": model_server.api_key,
+    })
+    small = tfb.build_requests(
+        df.head(10), model="openai-main/gpt-4o-mini",
+        prompt="Label the sentiment of this review: {text}",
+        id_column="review_id", max_tokens=5,
+    )
+    forwarded = fw.submit(small, name="forwarded-reviews")
+    forwarded.wait()
+    """),
+    code("""
+    forwarded.results()[["status", "content", "total_tokens"]].head(3)
+    """),
+    code("""
+    fw.close()
+    model_server.stop()
+    """),
+]
+
+
+# --------------------------------------------------------------------------------------------
+# 04 embeddings and structured outputs
+# --------------------------------------------------------------------------------------------
+
+EMBEDDINGS = [
+    md("""
+    # Embeddings and structured outputs
+
+    Two kinds of batch that return data rather than prose:
+
+    * **embeddings**: one vector per row, landing in an `embedding` column, ready for numpy;
+    * **structured outputs**: a pydantic model as `response_format`, the answers parsed back into
+      ordinary columns.
+
+    The local gateway's simulated model returns the right *shapes* (vectors of the right size,
+    JSON that fits your schema), but its values mean nothing. To make this notebook's answers
+    mean something we plug in a small **rule-based stand-in model** with `responder=`: any Python
+    function `(endpoint, body) -> answer`. It is also how you test your own pipeline offline.
+    """),
+    code("""
+    import json
+    import re
+    from typing import Literal
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from pydantic import BaseModel
+
+    import tfbatch_nb as tfb
+    from tfbatch_nb.datasets import load_reviews
+
+    df = load_reviews(60)
+    """),
+    md("""
+    ## A stand-in model
+
+    It counts a few cue words. For chat requests it answers with JSON; for embedding requests it
+    returns a 4-number vector (positive cues, negative cues, hedging cues, length), in the
+    OpenAI response shape.
+    """),
+    code("""
+    CUES = {
+        "positive": {"love", "perfectly", "great", "exceeded", "solid", "easy", "good", "value"},
+        "negative": {"broke", "never", "disappointed", "cheap", "stopped", "not", "noisy", "dies"},
+        "hedging": {"but", "although", "fine", "decent", "nothing"},
+    }
+
+    def features(text):
+        words = re.findall(r"[a-z]+", text.lower())
+        return [sum(w in CUES[k] for w in words) for k in CUES] + [len(words) / 10]
+
+    def stand_in(endpoint, body):
+        if endpoint.endswith("/embeddings"):
+            texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+            data = [{"object": "embedding", "index": i, "embedding": features(t)} for i, t in enumerate(texts)]
+            n = sum(len(t) // 4 for t in texts)
+            return {"object": "list", "data": data, "model": body["model"],
+                    "usage": {"prompt_tokens": n, "total_tokens": n}}
+        pos, neg, hedge, _ = features(body["messages"][-1]["content"])
+        sentiment = "neutral" if hedge or pos == neg else ("positive" if pos > neg else "negative")
+        return json.dumps({"sentiment": sentiment, "confidence": round(max(pos, neg, hedge) / 3, 2),
+                           "cues": pos + neg + hedge})
+    """),
+    code("""
+    gw = tfb.connect(gateway_options={"speed": 4.0, "responder": stand_in})
+    """),
+    md("""
+    ## Embeddings into a column
+
+    `input="text"` makes an embeddings batch (`/v1/embeddings`, inferred). The results frame then
+    has an `embedding` column (one list of floats per row) instead of `content`.
+    """),
+    code("""
+    ereqs = tfb.build_requests(df, model="openai-main/text-embedding-3-small", input="text",
+                               id_column="review_id")
+    emb = gw.submit(ereqs, name="review-vectors").wait()
+    vectors = emb.results(join=df)
+    vectors[["review_id", "label", "embedding"]].head()
+    """),
+    md("""
+    A 2-D picture of the vectors: PCA with numpy's SVD (centre the matrix, project on the first two
+    right singular vectors). Reviews with the same human label land together, because the
+    stand-in's vectors carry the cue words.
+    """),
+    code("""
+    X = np.array(vectors["embedding"].tolist())
+    Xc = X - X.mean(axis=0)
+    _, _, vt = np.linalg.svd(Xc, full_matrices=False)
+    xy = Xc @ vt[:2].T
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for label, colour in [("positive", "tab:green"), ("neutral", "tab:grey"), ("negative", "tab:red")]:
+        m = (vectors["label"] == label).to_numpy()
+        ax.scatter(xy[m, 0], xy[m, 1], c=colour, label=label, alpha=0.6)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    ax.legend()
+    ax.set_title("60 reviews, embedded and projected to 2-D")
+    plt.show()
+    """),
+    md("""
+    ## Structured outputs with pydantic
+
+    Pass a pydantic model as `response_format`: each request asks for JSON matching its schema
+    (strict `json_schema`), and `results()` parses every answer into the `parsed` column (a dict).
+    """),
+    code("""
+    class Verdict(BaseModel):
+        sentiment: Literal["positive", "negative", "neutral"]
+        confidence: float
+        cues: int
+
+    sreqs = tfb.build_requests(df, model="openai-main/gpt-4o-mini", prompt="Judge this review: {text}",
+                               id_column="review_id", response_format=Verdict)
+    sreqs.response_schema["required"]
+    """),
+    code("""
+    judged = gw.submit(sreqs, name="review-verdicts").wait()
+    res = judged.results()
+    res[["status", "parsed"]].head(3)
+    """),
+    md("""
+    `parsed` holds plain dicts, so `pd.json_normalize` turns them into columns, and the answers
+    join the rows like any other result:
+    """),
+    code("""
+    import pandas as pd
+
+    verdicts = pd.json_normalize(res["parsed"].tolist()).set_index(res.index)
+    table = df.join(verdicts, on="review_id")
+    table[["review_id", "label", "sentiment", "confidence", "cues"]].head(6)
+    """),
+    code("""
+    pd.crosstab(table["label"], table["sentiment"])
+    """),
+    md("""
+    Or validate each answer back into the pydantic model, for typed objects:
+    """),
+    code("""
+    Verdict.model_validate(res["parsed"].iloc[0])
+    """),
+    code("""
+    gw.close()
+    """),
+]
+
+
 NOTEBOOKS: dict[str, list[nbformat.NotebookNode]] = {
     "01_quickstart.ipynb": QUICKSTART,
     "02_truefoundry_providers.ipynb": PROVIDERS,
     "03_failures_and_retries.ipynb": FAILURES,
+    "04_embeddings_and_structured_outputs.ipynb": EMBEDDINGS,
+    "05_large_jobs_and_restarts.ipynb": LARGE,
 }
 
 

@@ -104,7 +104,9 @@ def _object_column(pieces: list[Any], take: np.ndarray[Any, Any] | None, fill: A
     if take is not None:
         values.append(fill)  # the row every -1 in `take` points at
         take = np.where(take < 0, len(values) - 1, take)
-    if nested:
+    if all(v is None for v in values):  # e.g. `parsed` without a schema: no per-item stores
+        arr = np.full(len(values), None, dtype=object)
+    elif nested:
         arr = np.empty(len(values), dtype=object)
         # Item by item: np.array would turn equal-length lists/arrays (embeddings) into a 2-D array.
         for i, v in enumerate(values):
@@ -191,4 +193,3 @@ def build_frame(
         if name in frame and frame[name].dtype != object:
             frame[name] = frame[name].astype(object)
     return frame, n_missing, [distinct[i] for i in extra]
-

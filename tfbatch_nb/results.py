@@ -123,6 +123,8 @@ def download_file(client: openai.OpenAI, file_id: str, dest: PathLike) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return dest
+
+
 #: Whether files may be read by the pyarrow fast path (tests switch it off to cover the other path).
 FAST_PATH = True
 
@@ -200,7 +202,9 @@ def parse_results(
     bare = _results_schema.normalize_schema(schema)
     if bare is not None and not embeddings:
         # Parsing needs each content as a Python string anyway: flatten the four columns involved.
-        flat = {k: _results_frame.flatten(pieces[k]) for k in ("status", "content", "error_code", "error_message")}
+        flat = {
+            k: _results_frame.flatten(pieces[k]) for k in ("status", "content", "error_code", "error_message")
+        }
         pieces["parsed"] = [_results_schema.apply_schema(flat, bare)]
         pieces.update({k: [v] for k, v in flat.items()})
     else:

@@ -219,7 +219,10 @@ def test_validator_details() -> None:
         },
     }
     assert _results_schema.validate({"kids": [{"kids": []}]}, tree) is None
-    assert _results_schema.validate({"kids": [{"kids": [1]}]}, tree) == "$.kids[0].kids[0]: expected object, got int"
+    assert (
+        _results_schema.validate({"kids": [{"kids": [1]}]}, tree)
+        == "$.kids[0].kids[0]: expected object, got int"
+    )
 
 
 class FakeRequests:
