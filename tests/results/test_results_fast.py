@@ -86,15 +86,18 @@ def test_bad_line_empty_file_and_blank_lines(tmp_path: Path, monkeypatch: pytest
     both_paths(monkeypatch, [bad, blank])
 
 
-def test_many_slices_and_a_line_longer_than_a_slice(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_results_arrow, "SLICE_BYTES", 700)
-    lines = plain(30)
-    lines[7] = line("r7", chat("w" * 3000))
-    path = write(tmp_path / "o.jsonl", lines)
+def test_many_batches_and_a_line_longer_than_a_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_results_arrow, "BLOCK_BYTES", 2000)
+    path = write(tmp_path / "o.jsonl", plain(30))
     columns = _results_arrow.read_plain(path)
     assert columns is not None and len(columns["content"]) == 30
-    df = both_paths(monkeypatch, [path])
-    assert df.at["r7", "content"] == "w" * 3000
+    assert columns["custom_id"].to_pylist() == [f"r{i}" for i in range(30)]
+    both_paths(monkeypatch, [path])
+    lines = plain(30)
+    lines[7] = line("r7", chat("w" * 3000))  # longer than a block: the stream extends the block
+    long = write(tmp_path / "long.jsonl", lines)
+    assert _results_arrow.read_plain(long) is not None
+    assert both_paths(monkeypatch, [long]).at["r7", "content"] == "w" * 3000
 
 
 def test_mixed_files_duplicates_order_and_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
