@@ -162,7 +162,7 @@ def _guess_id_column(frame: pd.DataFrame, rows: pd.DataFrame) -> str | None:
 def validation_errors(parts: tuple[PartSnapshot, ...]) -> list[dict[str, Any]]:
     """Every validation error of every failed part, each naming its part and batch."""
     return [
-        {"part": p.index + 1, "batch_id": p.batch_id, **e}
+        {"part": p.index, "batch_id": p.batch_id, **e}
         for p in parts
         for e in p.errors
         if p.status == "failed" or p.errors
@@ -195,7 +195,9 @@ def error_frame(batch: Batch) -> pd.DataFrame:
                  for cid, r in failed.iterrows()]  # fmt: skip
     cols = ["kind", "part", "batch_id", "custom_id", "line", "code", "message"]
     out: pd.DataFrame = pd.DataFrame(rows, columns=cols)
-    return out
+    # Part numbers and line numbers are integers with gaps (None for row errors): nullable Int64,
+    # never floats like 1.0.
+    return out.astype({"part": "Int64", "line": "Int64"})
 
 
 def retry(batch: Batch, wanted: set[str]) -> Batch:
@@ -208,6 +210,11 @@ def retry(batch: Batch, wanted: set[str]) -> Batch:
         raise TfBatchError(f"job {batch.id} is still {snap.status}; wait() for it before retrying rows")
     frame = with_retries(batch, batch._own_results(timeout=None), refresh=False)
     ids = frame.index[frame["status"].isin(wanted)].tolist()
+    children = batch._gw.journal.children(batch.id)
+    if not ids and children:
+        # A re-run cell: the rows were already retried (and those answers are folded in), so
+        # hand back the newest retry job instead of failing or paying again.
+        return batch._gw._batch(children[-1]["job_id"])
     if not ids:
         raise BatchInputError(
             f"no rows of job {batch.id} have a status in {sorted(wanted)}: nothing to retry"
@@ -216,7 +223,7 @@ def retry(batch: Batch, wanted: set[str]) -> Batch:
     journal = batch._gw.journal
     source = BatchRequests.from_jsonl([journal.part_path(batch.id, p.index) for p in snap.parts],
                                       provider=batch._gw.provider)  # fmt: skip
-    n = len(journal.children(batch.id)) + 1
+    n = len(children) + 1
     return submit(batch._gw, source.subset(ids), name=f"{job['name']}-retry{n}" if job["name"] else None,
                   completion_window=job.get("completion_window") or "24h", metadata=job.get("metadata"),
                   force=False, parent_job=batch.id, id_column=job.get("id_column"))  # fmt: skip

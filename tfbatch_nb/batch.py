@@ -323,7 +323,9 @@ class Batch:
                 self._frame = _outcome.collect(self, snap.parts)
             return self._frame
 
-    def results(self, *, join: pd.DataFrame | None = None, timeout: float | None = None) -> pd.DataFrame:
+    def results(
+        self, *, join: pd.DataFrame | None = None, timeout: float | None = None, retries: bool = True
+    ) -> pd.DataFrame:
         """The results frame: index ``custom_id``, one row per request (see DESIGN.md).
 
         Waits for the job first if it is still running. Files are downloaded once into the
@@ -336,6 +338,9 @@ class Batch:
             Your rows: the results are joined onto them by the requests' id column (else by index).
         timeout
             Passed to :meth:`wait` when the job is still running.
+        retries
+            Fold in the answers of finished :meth:`retry_failed` jobs (default); ``False`` shows
+            this job's own outcome only.
 
         Raises
         ------
@@ -352,7 +357,8 @@ class Batch:
         if parts and all(p.status == "failed" for p in parts):
             errs = _outcome.validation_errors(parts)
             raise BatchFailedError(f"job {self.id} failed validation ({', '.join(self.ids)})", errors=errs)
-        frame = _outcome.with_retries(self, frame, refresh=True)
+        if retries:
+            frame = _outcome.with_retries(self, frame, refresh=True)
         if join is not None:
             return _outcome.join_rows(frame, join, self._job().get("id_column"))
         return frame

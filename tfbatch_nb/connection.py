@@ -171,7 +171,15 @@ class Gateway:
         return str(self.client.base_url).rstrip("/")
 
     def __repr__(self) -> str:
-        where = f"local simulated gateway {self.base_url}" if self.local is not None else self.base_url
+        where = self.base_url
+        if self.local is not None:
+            kind = self.local.model_kind
+            # "simulated" keeps the words a newcomer reads in the quickstart; other kinds say what answers.
+            where = (
+                f"local simulated gateway {self.base_url}"
+                if kind == "simulated"
+                else f"local gateway {self.base_url} ({kind})"
+            )
         state = " closed" if self._closed else ""
         return f"<Gateway {where} provider={self.provider.name!r}{state}>"
 

@@ -12,6 +12,7 @@ import socket
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -123,6 +124,7 @@ class LocalGateway:
         self._api_key = api_key or secrets.token_urlsafe(32)
         self._responder = responder
         self._forward = (forward_to, forward_api_key, concurrency, forward_max_retries)
+        self._responder_given = responder is not None
         self.pace = Pace.parse(speed)
         self._catalog = build_catalog(providers)
         self.faults = FaultSet(faults, seed=fault_seed)
@@ -135,6 +137,23 @@ class LocalGateway:
         self._tmp_dir: Path | None = None
 
     # -- properties ----------------------------------------------------------------------
+    @property
+    def model_kind(self) -> str:
+        """What answers the lines: ``"simulated"``, ``"responder"`` or ``"forwarding to <url>"``.
+
+        Examples
+        --------
+        >>> LocalGateway(speed="max").model_kind
+        'simulated'
+        """
+        forward_to = self._forward[0]
+        if forward_to:
+            # Drop any user:password@ from the URL: a repr must never show a credential.
+            parts = urllib.parse.urlsplit(forward_to)
+            shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+            return f"forwarding to {shown}"
+        return "responder" if self._responder_given else "simulated"
+
     @property
     def api_key(self) -> str:
         """The bearer token clients must send."""
