@@ -403,7 +403,7 @@ class Batch:
 
     # -- display ------------------------------------------------------------------------------------
     def panel(self) -> Any:
-        """The live ipywidgets panel of this job.
+        """The live ipywidgets panel of this job (one per job: displaying it twice shows one widget).
 
         Examples
         --------
@@ -411,7 +411,7 @@ class Batch:
         """
         from . import widgets
 
-        return widgets.StatusPanel(self)
+        return widgets.panel_for(self)
 
     def __repr__(self) -> str:
         return display.render_text(self.snapshot())
