@@ -44,10 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     gw.add_argument(
         "--api-key",
         default=None,
-        help="bearer token clients must send (default: $TFBATCH_GATEWAY_KEY or a random one, printed once)",
+        help="bearer token clients must send (default: $TFBATCH_GATEWAY_KEY, else a random one written to <data-dir>/api_key, mode 0600)",
     )
     gw.add_argument("--forward-to", default=None, help="run each line against this OpenAI-compatible URL")
-    gw.add_argument("--forward-api-key", default=None, help="key for --forward-to (default: $FORWARD_API_KEY)")
+    gw.add_argument(
+        "--forward-api-key", default=None, help="key for --forward-to (default: $FORWARD_API_KEY)"
+    )
     gw.add_argument("--speed", default=None, help='"max", or a multiplier of the tutorial pace')
     gw.add_argument(
         "--fault",
@@ -80,9 +82,10 @@ def _demo(rows: int, speed: float | str | None) -> int:
         return 2
     df = load_reviews(rows)
     # A throw-away journal: the demo must not leave a .tfbatch/ folder wherever it is run.
-    with tempfile.TemporaryDirectory(prefix="tfbatch-demo-") as journal, tfb.connect(
-        local=True, journal=journal, gateway_options={"speed": speed}
-    ) as gw:
+    with (
+        tempfile.TemporaryDirectory(prefix="tfbatch-demo-") as journal,
+        tfb.connect(local=True, journal=journal, gateway_options={"speed": speed}) as gw,
+    ):
         print(f"gateway: {gw!r}")
         reqs = tfb.build_requests(
             df, model=DEMO_MODEL, prompt=DEMO_PROMPT, system=DEMO_SYSTEM, id_column="review_id", max_tokens=5
@@ -93,7 +96,11 @@ def _demo(rows: int, speed: float | str | None) -> int:
         print(f"batch: {batch!r}")
         table = batch.results(join=df)
         with pd.option_context("display.max_rows", None, "display.width", 200, "display.max_colwidth", 48):
-            print(table[["review_id", "text", "label", "status", "content", "total_tokens"]].to_string(index=False))
+            print(
+                table[["review_id", "text", "label", "status", "content", "total_tokens"]].to_string(
+                    index=False
+                )
+            )
         done = int((table["status"] == "completed").sum())
         print(f"{done} of {len(table)} rows answered")
         return 0 if done == len(table) else 1
