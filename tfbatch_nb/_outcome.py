@@ -194,10 +194,10 @@ def error_frame(batch: Batch) -> pd.DataFrame:
                   "code": r["error_code"], "message": r["error_message"]}
                  for cid, r in failed.iterrows()]  # fmt: skip
     cols = ["kind", "part", "batch_id", "custom_id", "line", "code", "message"]
-    out: pd.DataFrame = pd.DataFrame(rows, columns=cols)
     # Part numbers and line numbers are integers with gaps (None for row errors): nullable Int64,
     # never floats like 1.0.
-    return out.astype({"part": "Int64", "line": "Int64"})
+    out: pd.DataFrame = pd.DataFrame(rows, columns=cols).astype({"part": "Int64", "line": "Int64"})
+    return out
 
 
 def retry(batch: Batch, wanted: set[str]) -> Batch:
