@@ -130,7 +130,16 @@ def fold(frame: pd.DataFrame, retried: pd.DataFrame) -> pd.DataFrame:
 
 
 def join_rows(frame: pd.DataFrame, rows: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
-    """Join the results onto the user's rows by the id column (else the index), as strings."""
+    """Join the results onto the user's rows by the id column (else the index), as strings.
+
+    ``id_column`` is the one journaled at submit; None means guess it from the values.
+
+    Examples
+    --------
+    >>> res = pd.DataFrame({"status": ["completed"]}, index=pd.Index(["7"], name="custom_id"))
+    >>> join_rows(res, pd.DataFrame({"n": [7], "text": ["hi"]}), "n")["status"].tolist()
+    ['completed']
+    """
     if id_column is None:
         id_column = _guess_id_column(frame, rows)
     if id_column is not None and id_column in rows.columns:
@@ -144,8 +153,9 @@ def join_rows(frame: pd.DataFrame, rows: pd.DataFrame, id_column: str | None) ->
 
 
 def _guess_id_column(frame: pd.DataFrame, rows: pd.DataFrame) -> str | None:
-    # The builder does not record id_column=, so find it: the index when its values are the
-    # custom_ids, else the first column whose values (as strings) are.
+    # No id column journaled (a job attached by batch id, or journaled before the builder
+    # carried id_column): the index when its values are the custom_ids, else the first column
+    # whose values (as strings) are.
     ids = set(frame.index)
     if ids and ids.issubset(set(rows.index.astype(str))):
         return None

@@ -17,10 +17,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import openai
 
+from . import _progress
+from .errors import BatchTimeoutError
+
 if TYPE_CHECKING:
     from .batch import Batch
 
-__all__ = ["Backoff", "Watcher", "call_with_retry", "is_transient", "retry_after"]
+__all__ = ["Backoff", "Watcher", "call_with_retry", "is_transient", "retry_after", "wait_until_done"]
 
 log = logging.getLogger("tfbatch_nb")
 T = TypeVar("T")
@@ -163,6 +166,42 @@ def call_with_retry(
             log.debug("tfbatch: %s failed (%s); retry %d in %.2fs", what, describe(exc), attempt, delay)
             sleep(delay)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def wait_until_done(batch: Batch, *, timeout: float | None, first: float, progress: bool | None) -> None:
+    """``Batch.wait()``: poll in the foreground with :class:`Backoff` until the job is terminal.
+
+    Transient errors are counted by ``batch._poll`` and polling goes on; progress is shown as
+    :class:`~tfbatch_nb._progress.Progress` decides for this place.
+
+    Raises
+    ------
+    BatchTimeoutError
+        ``timeout`` seconds passed first; the job keeps running.
+    """
+    shown = _progress.Progress(progress)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    backoff = Backoff(first)
+    snap = batch._poll()
+    try:
+        while not snap.terminal:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise BatchTimeoutError(
+                    f"job {batch.id} still {snap.status} after {timeout} s "
+                    f"({snap.completed + snap.failed}/{snap.total} done); it keeps running"
+                )
+            shown.update(snap)
+            delay = backoff.next()
+            if deadline is not None:
+                delay = max(min(delay, deadline - time.monotonic()), 0.0)
+            time.sleep(delay)
+            before, snap = snap, batch._poll()
+            if (snap.completed, snap.failed, snap.status) != (before.completed, before.failed, before.status):
+                backoff.reset()  # the job is moving: poll fast again
+    except BaseException:  # a timeout or Ctrl-C: end the live line before the traceback
+        shown.abort()
+        raise
+    shown.finish(snap)
 
 
 # Watchers alive in this process, stopped at interpreter exit so no poll runs during teardown.

@@ -81,6 +81,8 @@ def submit(
             f"{gw.provider.name!r}; connect(provider=...) to submit them"
         )
     parts = requests.parts
+    # Journaled so results(join=df) after a restart joins by it instead of guessing the column.
+    id_column = id_column or getattr(requests, "id_column", None)
     job, created = gw.journal.claim_job(
         {
             "name": name,
@@ -89,7 +91,7 @@ def submit(
             "model": requests.model,
             "provider": gw.provider.name,
             "base_url": gw.identity,
-            "id_column": id_column or getattr(requests, "id_column", None),
+            "id_column": id_column,
             "completion_window": completion_window,
             "metadata": user_meta,
             "response_schema": requests.response_schema,
@@ -99,6 +101,8 @@ def submit(
         force=force,
     )
     job_id = job["job_id"]
+    if not created and id_column and not job.get("id_column"):  # a job journaled before the builder said it
+        gw.journal.update_job(job_id, id_column=id_column)
     if created:
         log.info("tfbatch: journaled job %s (%d parts) before upload", job_id, len(parts))
     # The journal's copy of the lines: what retry_failed and a resumed submit read after a restart.

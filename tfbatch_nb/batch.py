@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -21,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import _outcome, display
-from ._poll import Backoff, Watcher, describe, is_transient
-from .errors import BatchFailedError, BatchTimeoutError, TfBatchError
-from .status import TERMINAL, PartSnapshot, Snapshot, make_snapshot, part_from_batch
+from . import _outcome, _progress, display
+from ._poll import Watcher, call_with_retry, describe, is_transient, wait_until_done
+from .errors import BatchFailedError, TfBatchError
+from .status import TERMINAL, PartSnapshot, Snapshot, make_snapshot, part_from_batch, part_from_row
 
 if TYPE_CHECKING:
     from .connection import Gateway
@@ -33,13 +32,6 @@ __all__ = ["Batch"]
 
 log = logging.getLogger("tfbatch_nb")
 Listener = Callable[[Snapshot], None]
-
-
-def _part(row: dict[str, Any]) -> PartSnapshot:
-    return PartSnapshot(index=row["idx"], batch_id=row["batch_id"], status=row["status"] or "pending",
-                        total=row["total"] or row["n_lines"] or 0, completed=row["completed"] or 0,
-                        failed=row["failed"] or 0, created_at=row["created_at"], output_file_id=row["output_file_id"],
-                        error_file_id=row["error_file_id"], errors=tuple(row["errors"] or ()))  # fmt: skip
 
 
 class Batch:
@@ -72,7 +64,7 @@ class Batch:
         self._last_error: str | None = None
         self._updated: float | None = None
         self._frame: pd.DataFrame | None = None
-        self._parts = [_part(r) for r in gateway.journal.parts(job_id)]
+        self._parts = [part_from_row(r) for r in gateway.journal.parts(job_id)]
 
     # -- facts ------------------------------------------------------------------------------
     def _job(self) -> dict[str, Any]:
@@ -224,7 +216,9 @@ class Batch:
         poll
             The first delay between polls; default 0.25 s for a local gateway, else 1 s.
         progress
-            Print a one-line progress (``\\r``-updated); default: when no widget front end shows it.
+            ``False``: print nothing. Default: a line like ``reviews-v1: completed 37/37 (0 failed)``
+            unless the live panel shows the job; in a terminal it is updated in place while
+            waiting, in a notebook only the final line is printed (the same on every run).
 
         Returns
         -------
@@ -241,33 +235,8 @@ class Batch:
         >>> batch.wait(timeout=600).status  # doctest: +SKIP
         'completed'
         """
-        if progress is None:
-            progress = not _widget_frontend()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        backoff = Backoff(poll if poll is not None else self._first_delay())
-        snap = self._poll()
-        while not snap.terminal:
-            if deadline is not None and time.monotonic() >= deadline:
-                if progress:
-                    sys.stdout.write("\n")
-                raise BatchTimeoutError(
-                    f"job {self.id} still {snap.status} after {timeout} s "
-                    f"({snap.completed + snap.failed}/{snap.total} done); it keeps running"
-                )
-            if progress:
-                sys.stdout.write("\r" + display.render_text(snap) + "   ")
-                sys.stdout.flush()
-            delay = backoff.next()
-            if deadline is not None:
-                delay = max(min(delay, deadline - time.monotonic()), 0.0)
-            time.sleep(delay)
-            before = snap
-            snap = self._poll()
-            if (snap.completed, snap.failed, snap.status) != (before.completed, before.failed, before.status):
-                backoff.reset()
-        if progress:
-            sys.stdout.write("\r" + display.render_text(snap) + "   \n")
-            sys.stdout.flush()
+        first = poll if poll is not None else self._first_delay()
+        wait_until_done(self, timeout=timeout, first=first, progress=progress)
         return self
 
     def watch(self) -> Watcher:
@@ -301,8 +270,6 @@ class Batch:
         >>> batch.cancel().status  # doctest: +SKIP
         'cancelling'
         """
-        from ._poll import call_with_retry
-
         with self._lock:
             running = [p for p in self._parts if p.batch_id and p.status not in TERMINAL]
         for part in running:
@@ -420,21 +387,10 @@ class Batch:
         return display.render_html(self.snapshot())
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        if _widget_frontend():
+        if _progress.widget_frontend():
             from . import widgets
 
             bundle: dict[str, Any] = widgets.mimebundle(self)
             return bundle
         snap = self.snapshot()
         return {"text/plain": display.render_text(snap), "text/html": display.render_html(snap)}
-
-
-def _widget_frontend() -> bool:
-    # Only inside a kernel: importing widgets (and ipywidgets) elsewhere is wasted and slow.
-    if "IPython" not in sys.modules or "ipykernel" not in sys.modules:
-        return False
-    try:
-        from . import widgets
-    except ImportError:
-        return False
-    return bool(widgets.available())

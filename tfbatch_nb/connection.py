@@ -15,8 +15,11 @@ True
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import threading
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import openai
 
+from . import _local
 from . import providers as _providers
 from .errors import BatchInputError, TfBatchError
 from .journal import Journal
@@ -58,7 +62,9 @@ def connect(
     provider
         A ``providers.*`` object or an integration name; default ``$TFY_PROVIDER``, else ``openai-main``.
     local
-        True: start the embedded local gateway; None: only when no base URL is configured.
+        True: start the embedded local gateway; None: only when no base URL is configured. A
+        second connection to the same journal folder while the first is open shares its local
+        gateway (with other ``gateway_options`` it raises: ``gw.close()`` the first one).
     journal
         The journal folder; default ``$TFBATCH_HOME``, else ``./.tfbatch``.
     gateway_options
@@ -106,17 +112,21 @@ def connect(
             base_url=base_url, api_key=api_key, default_headers=prov.headers(), **client_options
         )
         return Gateway(client, provider=prov, journal=book, identity=base_url.rstrip("/"))
-    from .gateway import LocalGateway
-
     options = dict(gateway_options or {})
     options.setdefault("data_dir", book.folder / "local-gateway")
-    server = LocalGateway(**options).start()
+    try:
+        # Shared with an open connection of this process on the same folder (see _local).
+        server = _local.acquire(options)
+    except BaseException:
+        book.close()
+        raise
     try:
         client = openai.OpenAI(
             base_url=server.url, api_key=server.api_key, default_headers=prov.headers(), **client_options
         )
     except BaseException:
-        server.stop()
+        _local.release(server)
+        book.close()
         raise
     # The local port changes on every start; its data folder is what identifies the gateway.
     identity = f"local:{Path(server.data_dir or '').resolve()}"
@@ -164,6 +174,7 @@ class Gateway:
         self._batches: dict[str, Batch] = {}
         self._lock = threading.RLock()
         self._closed = False
+        _OPEN.add(self)
 
     @property
     def base_url(self) -> str:
@@ -309,20 +320,25 @@ class Gateway:
     def close(self) -> None:
         """Stop watchers, close the client, stop the local gateway this connection started.
 
+        A local gateway shared with another open connection to the same journal folder keeps
+        running until that one closes too. Connections still open at interpreter exit are
+        closed then.
+
         Examples
         --------
         >>> gw.close()  # doctest: +SKIP
         """
-        if self._closed:
-            return
-        self._closed = True
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True
             batches = list(self._batches.values())
+        _OPEN.discard(self)
         for batch in batches:
             batch._stop_watcher()
         self.client.close()
         if self.local is not None:
-            self.local.stop()
+            _local.release(self.local)  # stops it unless another open connection shares it
         self.journal.close()
 
     def __enter__(self) -> Gateway:
@@ -332,3 +348,15 @@ class Gateway:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+# Connections not closed by the user, closed at interpreter exit: watcher threads stop polling
+# and the local gateway's batch threads stop cleanly instead of dying mid-write with the process.
+_OPEN: weakref.WeakSet[Gateway] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:  # pragma: no cover - runs at interpreter exit
+    for gw in list(_OPEN):
+        with contextlib.suppress(Exception):  # exit must go on whatever one connection does
+            gw.close()

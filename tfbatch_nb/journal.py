@@ -5,8 +5,9 @@ Layout of the journal folder (default ``./.tfbatch/``, or ``$TFBATCH_HOME``)::
     .tfbatch/                      mode 0700
       journal.sqlite3              mode 0600: jobs and parts (ids, hashes, statuses, counts)
       jobs/<job_id>/part-001.jsonl a copy of each part's request lines (retry_failed after a restart)
-      jobs/<job_id>/part-001.ids   the part's custom_ids, one a line (rows of the results frame)
+      jobs/<job_id>/ids-001.txt    the part's custom_ids, one a line (rows of the results frame)
       jobs/<job_id>/output-001.jsonl, errors-001.jsonl   downloaded result files
+      local-gateway/               the embedded gateway's files and batches (connect(local=True))
 
 What is written, and when, is what makes "never pay twice" work: the intent (hash, endpoint,
 provider, base URL, name) goes in before any upload; each file id and batch id goes in as soon
@@ -15,6 +16,9 @@ as the gateway returns it. Never written: an API key or any header value.
 SQLite in WAL mode with short transactions makes the journal safe across processes (two
 kernels, a script and a notebook); one lock per :class:`Journal` makes it safe across threads
 (the watcher thread polls while the user's cell runs).
+
+This module is the write side (schema, claim, updates); the lookups and the jobs frame are in
+``_journal_views.py``, mixed into :class:`Journal`.
 
 Examples
 --------
@@ -39,6 +43,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ._journal_views import JSON_COLS, JournalViews, decode
 from .errors import BatchInputError
 
 __all__ = ["Journal", "default_folder"]
@@ -127,7 +132,6 @@ _PART_COLS = frozenset(
         "finished_at",
     ]
 )
-_JSON_COLS = frozenset({"metadata", "response_schema", "errors"})
 
 
 def default_folder() -> Path:
@@ -142,22 +146,14 @@ def default_folder() -> Path:
     return Path(home).expanduser() if home else Path(".tfbatch")
 
 
-def _decode(row: sqlite3.Row) -> dict[str, Any]:
-    out = dict(row)
-    for key in _JSON_COLS & out.keys():
-        if out[key] is not None:
-            out[key] = json.loads(out[key])
-    return out
-
-
 def _encode(fields: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, Any]:
     unknown = set(fields) - allowed
     if unknown:
         raise KeyError(f"unknown journal columns {sorted(unknown)}")
-    return {k: json.dumps(v) if k in _JSON_COLS and v is not None else v for k, v in fields.items()}
+    return {k: json.dumps(v) if k in JSON_COLS and v is not None else v for k, v in fields.items()}
 
 
-class Journal:
+class Journal(JournalViews):
     """The SQLite journal of jobs and their parts, and the folder of each job's files.
 
     Parameters
@@ -308,7 +304,7 @@ class Journal:
                         (job.get("sha256"), *where),
                     ).fetchone()
                 if row is not None:
-                    return _decode(row), False
+                    return decode(row), False
             job_id = str(job.get("job_id") or f"job_{uuid.uuid4().hex[:16]}")
             values = _encode({k: v for k, v in job.items() if k != "job_id"}, _JOB_COLS)
             values.setdefault("created", time.time())
@@ -328,7 +324,7 @@ class Journal:
                     [job_id, i, *pv.values()],
                 )
             row = db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-            return _decode(row), True
+            return decode(row), True
 
     def update_job(self, job_id: str, **fields: Any) -> None:
         """Set columns of a job.
@@ -392,85 +388,3 @@ class Journal:
                 f"INSERT OR REPLACE INTO parts ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                 [job_id, index, *values.values()],
             )
-
-    def job(self, job_id: str) -> dict[str, Any] | None:
-        """A job's row by its id, or None."""
-        with self._lock:
-            row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
-        return _decode(row) if row is not None else None
-
-    def parts(self, job_id: str) -> list[dict[str, Any]]:
-        """A job's parts in order."""
-        with self._lock:
-            rows = self._db.execute("SELECT * FROM parts WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
-        return [_decode(r) for r in rows]
-
-    def find(
-        self, key: str, *, base_url: str | None = None, provider: str | None = None
-    ) -> dict[str, Any] | None:
-        """Find a job by job id, name (the newest of that name) or provider batch id.
-
-        ``base_url`` / ``provider`` narrow a name lookup to one gateway (names are per gateway).
-
-        Examples
-        --------
-        >>> import tempfile
-        >>> Journal(tempfile.mkdtemp()).find("nope") is None
-        True
-        """
-        found = self.job(key)
-        if found is not None:
-            return found
-        with self._lock:
-            sql, args = "SELECT * FROM jobs WHERE name = ?", [key]
-            if base_url is not None and provider is not None:
-                sql, args = sql + " AND base_url = ? AND provider = ?", [key, base_url, provider]
-            row = self._db.execute(sql + " ORDER BY created DESC LIMIT 1", args).fetchone()
-            if row is None:
-                hit = self._db.execute(
-                    "SELECT job_id FROM parts WHERE batch_id = ? LIMIT 1", (key,)
-                ).fetchone()
-                if hit is not None:
-                    row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (hit[0],)).fetchone()
-        return _decode(row) if row is not None else None
-
-    def children(self, job_id: str) -> list[dict[str, Any]]:
-        """Jobs created by ``retry_failed`` of this job, oldest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT * FROM jobs WHERE parent_job = ? ORDER BY created", (job_id,)
-            ).fetchall()
-        return [_decode(r) for r in rows]
-
-    def jobs_frame(self, *, base_url: str | None = None, provider: str | None = None) -> Any:
-        """The journal as a DataFrame, newest first: name, job_id, ids, status, counts, created, endpoint, model.
-
-        Examples
-        --------
-        >>> import tempfile
-        >>> list(Journal(tempfile.mkdtemp()).jobs_frame().columns)[:4]
-        ['name', 'job_id', 'ids', 'status']
-        """
-        import pandas as pd
-
-        with self._lock:
-            sql, args = "SELECT * FROM jobs", []
-            if base_url is not None and provider is not None:
-                sql, args = sql + " WHERE base_url = ? AND provider = ?", [base_url, provider]
-            jobs = self._db.execute(sql + " ORDER BY created DESC", args).fetchall()
-            parts = self._db.execute("SELECT job_id, batch_id FROM parts ORDER BY job_id, idx").fetchall()
-        ids: dict[str, list[str]] = {}
-        for p in parts:
-            if p["batch_id"]:
-                ids.setdefault(p["job_id"], []).append(p["batch_id"])
-        cols = ["name", "job_id", "ids", "status", "total", "completed", "failed", "created", "endpoint",
-                "model", "provider", "parent_job"]  # fmt: skip
-        rows = [
-            {
-                **{c: j[c] for c in cols if c not in ("ids", "created")},
-                "ids": ids.get(j["job_id"], []),
-                "created": pd.Timestamp(j["created"], unit="s", tz="UTC"),
-            }
-            for j in jobs
-        ]
-        return pd.DataFrame(rows, columns=cols)

@@ -35,6 +35,7 @@ __all__ = [
     "combine_status",
     "make_snapshot",
     "part_from_batch",
+    "part_from_row",
 ]
 
 #: The SDK's statuses; gateways may send others, which are shown as they are.
@@ -324,4 +325,30 @@ def part_from_batch(index: int, batch: Any, *, n_lines: int = 0) -> PartSnapshot
         output_file_id=_get(batch, "output_file_id"),
         error_file_id=_get(batch, "error_file_id"),
         errors=_errors(batch),
+    )
+
+
+def part_from_row(row: Mapping[str, Any]) -> PartSnapshot:
+    """Read a journal ``parts`` row into a :class:`PartSnapshot` (what a job looked like when last polled).
+
+    A part whose batch does not exist yet is :data:`PENDING`, with its line count as ``total``.
+
+    Examples
+    --------
+    >>> part_from_row({"idx": 1, "batch_id": None, "status": None, "total": 0, "n_lines": 5, "completed": None,
+    ...                "failed": None, "created_at": None, "output_file_id": None, "error_file_id": None,
+    ...                "errors": None})
+    PartSnapshot(index=1, batch_id=None, status='pending', total=5, completed=0, failed=0, created_at=None, output_file_id=None, error_file_id=None, errors=())
+    """
+    return PartSnapshot(
+        index=row["idx"],
+        batch_id=row["batch_id"],
+        status=row["status"] or PENDING,
+        total=row["total"] or row["n_lines"] or 0,
+        completed=row["completed"] or 0,
+        failed=row["failed"] or 0,
+        created_at=row["created_at"],
+        output_file_id=row["output_file_id"],
+        error_file_id=row["error_file_id"],
+        errors=tuple(row["errors"] or ()),
     )

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from . import responders
+from .fastchat import chat_bytes
 from .faults import FaultSet
 from .simulator import ResponderError
 
@@ -28,6 +29,9 @@ _UNRUN = {
         "This request could not be executed before the completion window expired.",
     ),
 }
+
+# A successful record around its head (id + custom_id), request id and serialised body.
+_OK = b'%s,"response":{"status_code":200,"request_id":"req_%s","body":%s},"error":null}\n'
 
 
 class Sink:
@@ -137,6 +141,9 @@ class LineAnswerer:
         self.stamp = stamp_of(batch_id)
         self._stamp = self.stamp.encode()
         self.rate = faults.line_error_rate(endpoint)
+        # The simulator's plain chat lines skip the response dict (see .fastchat); a user
+        # responder always gets the body and its answer is serialised as given.
+        self._fast = responder is responders.simulated and endpoint == "/v1/chat/completions"
 
     def raw(self, item: tuple[int, bytes]) -> tuple[bytes, bool, int, int]:
         """Answer an unparsed ``(n, line bytes)`` item (the resumable, paced path)."""
@@ -153,6 +160,8 @@ class LineAnswerer:
                 500, "The model failed on this request (injected fault).", code="line_error"
             )
             return self._failed(head, ids, 500, fault.body()), False, 0, 0
+        if self._fast and (fast := chat_bytes(body)) is not None:
+            return _OK % (head, ids, fast[0]), True, fast[1], fast[2]
         try:
             result = responders.call(self.responder, self.endpoint, body)
         except ResponderError as exc:
@@ -161,17 +170,7 @@ class LineAnswerer:
             error = orjson.dumps({"code": "responder_error", "message": f"{type(exc).__name__}: {exc}"})
             return head + b',"response":null,"error":' + error + b"}\n", False, 0, 0
         i, o = usage_of(result)
-        return (
-            head
-            + b',"response":{"status_code":200,"request_id":"req_'
-            + ids
-            + b'","body":'
-            + orjson.dumps(result)
-            + b'},"error":null}\n',
-            True,
-            i,
-            o,
-        )
+        return _OK % (head, ids, orjson.dumps(result)), True, i, o
 
     @staticmethod
     def _failed(head: bytes, ids: bytes, status: int, body: Obj) -> bytes:
