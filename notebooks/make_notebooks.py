@@ -866,8 +866,13 @@ EMBEDDINGS = [
         return json.dumps({"sentiment": sentiment, "confidence": round(max(pos, neg, hedge) / 3, 2),
                            "cues": pos + neg + hedge})
     """),
+    md("""
+    The stand-in runs inside this notebook's local gateway, so the notebook keeps its journal
+    (and that gateway's data) in a folder of its own: another open notebook's kernel can serve
+    the default `.tfbatch/` at the same time without the two sharing one store.
+    """),
     code("""
-    gw = tfb.connect(gateway_options={"speed": 4.0, "responder": stand_in})
+    gw = tfb.connect(journal=".tfbatch/04-embeddings", gateway_options={"speed": 4.0, "responder": stand_in})
     """),
     md("""
     ## Embeddings into a column
