@@ -119,7 +119,7 @@ def main() -> None:
             print(f"  speed-up vs {label + ':':17s} wall {wall[base] / wall[me]:5.1f}x, "
                   f"CPU {cpu[base] / cpu[me]:5.1f}x (target >= {target}x)")  # fmt: skip
 
-        for total in (args.memory_rows // 10, args.memory_rows):
+        for total in (args.memory_rows // 10, args.memory_rows) if args.memory_rows else ():  # 0: skip
             gc.collect()
             tracemalloc.start()
             t0 = time.perf_counter()
