@@ -57,6 +57,13 @@ class Sink:
         self._fh.write(data)
         self.count += 1
 
+    def write_block(self, data: bytes | memoryview, count: int) -> None:
+        """Append ``count`` records at once (``data`` is their JSON lines, each ending in a newline)."""
+        if self._fh is None:
+            self._fh = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
+        self._fh.write(data)
+        self.count += count
+
     def close(self) -> None:
         """Flush and close (idempotent); the next write reopens for appending."""
         if self._fh is not None:

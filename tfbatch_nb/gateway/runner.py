@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import responders
 from .catalog import Limits, ProviderIntegration
@@ -28,10 +28,14 @@ from .validation import LineChecker, Validation, size_error, validate_file
 
 __all__ = ["TERMINAL", "Pace", "Runner"]
 
+if TYPE_CHECKING:
+    from . import columnar
+
 log = logging.getLogger("tfbatch_nb.gateway")
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 _CHECK_EVERY = 1024  # lines between looks at stop / cancel in the one-pass path
+_PLAIN_BLOCK = 16384  # lines answered at once (between looks at stop / cancel) on the columnar path
 
 
 class _Stopped(Exception):
@@ -287,6 +291,17 @@ class Runner:
             header_model=meta.get("header_model"),
             fault_key=str(meta.get("fault_key", obj["id"])),
         )
+        if obj["endpoint"] == "/v1/chat/completions" and not answer.rate:
+            from . import columnar  # pyarrow: imported when first needed, not with the gateway
+
+            plain = columnar.PlainFile.open(path, endpoint=obj["endpoint"], max_lines=self.limits.max_lines)
+            check = self._check_plain(plain, checker) if plain is not None else None
+            if plain is not None and check is not None:
+                try:
+                    return self._answer_plain(obj, plain, check, answer.stamp, out, err, usage)
+                except columnar.NotPlain:  # found out midway: start again, line by line
+                    out.discard()
+                    usage[0] = usage[1] = 0
         errors, check_line = checker.errors, checker.line
         out_write, err_write = out.write, err.write
         try:
@@ -317,6 +332,52 @@ class Runner:
             out.close()
             err.close()
         return checker.finish()
+
+    @staticmethod
+    def _check_plain(plain: columnar.PlainFile, checker: LineChecker) -> Validation | None:
+        """The validation of a plain file, or None when it has an error (the per-line path words it).
+
+        Answering checks what the lines could disagree on (ids, method, url, one model); line 1
+        under a fresh checker and the whole-file rules check the rest: the model itself.
+        """
+        probe = LineChecker(
+            endpoint=checker.endpoint,
+            integration=checker.integration,
+            catalog=checker.catalog,
+            limits=checker.limits,
+            header_model=checker.header_model,
+        )
+        probe.line(1, plain.first_line)
+        probe.out.total = plain.rows
+        check = probe.finish()
+        return None if check.errors else check
+
+    def _answer_plain(
+        self,
+        obj: Obj,
+        plain: columnar.PlainFile,
+        check: Validation,
+        stamp: str,
+        out: Sink,
+        err: Sink,
+        usage: list[int],
+    ) -> Validation | None:
+        """Answer a valid plain file a block at a time (see .columnar); None when cancelled meanwhile."""
+        try:
+            for records, lines, i, o in plain.answers(stamp=stamp, size=_PLAIN_BLOCK):
+                if self._stop.is_set():
+                    raise _Stopped
+                if obj["status"] == "cancelling":
+                    out.discard()
+                    usage[0] = usage[1] = 0
+                    return None
+                out.write_block(memoryview(records), lines)
+                usage[0] += i
+                usage[1] += o
+        finally:
+            out.close()
+            err.close()
+        return check
 
     def _recover(self, out: Sink, err: Sink, usage: list[int]) -> int:
         for record in out.recover():
