@@ -35,7 +35,7 @@ log = logging.getLogger("tfbatch_nb.gateway")
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 _CHECK_EVERY = 1024  # lines between looks at stop / cancel in the one-pass path
-_PLAIN_BLOCK = 16384  # lines answered at once (between looks at stop / cancel) on the columnar path
+_PLAIN_BLOCK = 8192  # lines answered at once (between looks at stop / cancel) on the columnar path
 
 
 class _Stopped(Exception):
