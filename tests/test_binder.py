@@ -42,10 +42,15 @@ def test_binder_recipe_runs_the_quickstart(tmp_path: Path) -> None:
     shutil.copytree(
         ROOT,
         checkout,
-        ignore=shutil.ignore_patterns(".git", "*.egg-info", "__pycache__", ".tfbatch", "artifacts", ".*_cache"),
+        ignore=shutil.ignore_patterns(
+            ".git", "*.egg-info", "__pycache__", ".tfbatch", "artifacts", ".*_cache"
+        ),
     )
     subprocess.run(["bash", "binder/postBuild"], cwd=checkout, check=True, env=env, timeout=900)
-    jupyter_dirs = {k: str(tmp_path / k.lower()) for k in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")}
+    jupyter_dirs = {
+        k: str(tmp_path / k.lower())
+        for k in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR")
+    }
     env.update(jupyter_dirs)
     out = tmp_path / "executed.ipynb"
     subprocess.run(

@@ -78,9 +78,16 @@ def test_console_script_help() -> None:
 
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff not installed")
 def test_ruff_clean() -> None:
-    check = subprocess.run(["ruff", "check", "tfbatch_nb", "tests", "bench"], cwd=ROOT, capture_output=True, text=True)
+    check = subprocess.run(
+        ["ruff", "check", "tfbatch_nb", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout + check.stderr
-    fmt = subprocess.run(["ruff", "format", "--check", "tfbatch_nb"], cwd=ROOT, capture_output=True, text=True)
+    fmt = subprocess.run(
+        ["ruff", "format", "--check", "tfbatch_nb", "tests", "bench"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
@@ -120,7 +127,9 @@ def test_public_names_have_numpy_docstrings_with_examples() -> None:
 
     missing = []
     objects = [(n, getattr(tfbatch_nb, n)) for n in tfbatch_nb.__all__ if not n.startswith("__")]
-    objects += [(f"providers.{n}", getattr(providers, n)) for n in ("OpenAI", "AzureOpenAI", "VertexAI", "Bedrock")]
+    objects += [
+        (f"providers.{n}", getattr(providers, n)) for n in ("OpenAI", "AzureOpenAI", "VertexAI", "Bedrock")
+    ]
     for name, obj in objects:
         if "Examples\n--------" not in (inspect.getdoc(obj) or ""):
             missing.append(name)

@@ -7,9 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 import tfbatch_nb as tfb
 
@@ -61,7 +59,7 @@ def test_terminal_timeout_ends_the_line_before_the_error(
     batch.cancel()
 
 
-def _run(tmp_path: Path, journal: Path) -> list[list[dict[str, Any]]]:
+def _run(execute_cells: Any, journal: Path) -> list[list[dict[str, Any]]]:
     cells = [
         "import pandas as pd, tfbatch_nb as tfb\n"
         f"gw = tfb.connect(local=True, journal={str(journal)!r}, gateway_options={{'speed': 4.0}})\n"
@@ -80,19 +78,14 @@ def _run(tmp_path: Path, journal: Path) -> list[list[dict[str, Any]]]:
         "job('silent').wait(poll=0.05, progress=False);",
         "gw.close()",
     ]
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    NotebookClient(
-        nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
+    nb = execute_cells(cells, timeout=180)
     return [[dict(o) for o in cell.outputs] for cell in nb.cells]
 
 
-def test_saved_notebook_holds_one_deterministic_line(tmp_path: Path) -> None:
+def test_saved_notebook_holds_one_deterministic_line(tmp_path: Path, execute_cells: Any) -> None:
     # Run at a pace where each wait() polls several times, twice: nbval compares outputs exactly.
-    first = _run(tmp_path, tmp_path / "j1")
-    second = _run(tmp_path, tmp_path / "j2")
+    first = _run(execute_cells, tmp_path / "j1")
+    second = _run(execute_cells, tmp_path / "j2")
     assert first == second
 
     def stream(name: str) -> list[dict[str, Any]]:

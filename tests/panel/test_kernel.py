@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-
-import nbformat
-from nbclient import NotebookClient
+from typing import Any
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
-def test_batch_cell_records_widget_plus_deterministic_text(tmp_path: Path) -> None:
+def test_batch_cell_records_widget_plus_deterministic_text(tmp_path: Path, execute_cells: Any) -> None:
     cells = [
         "import pandas as pd, tfbatch_nb as tfb\n"
         f"gw = tfb.connect(local=True, journal={str(tmp_path / 'journal')!r}, gateway_options={{'speed': 'max'}})\n"
@@ -22,12 +20,7 @@ def test_batch_cell_records_widget_plus_deterministic_text(tmp_path: Path) -> No
         "from tfbatch_nb import widgets\nprint(widgets.available())",
         "gw.close()",
     ]
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
-    NotebookClient(
-        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
-    ).execute()
+    nb = execute_cells(cells)
 
     line = "<Batch 'kernel' completed 3/3 done, 0 failed · 1 part>"
     for i in (1, 2):
