@@ -74,7 +74,7 @@ def widget_frontend() -> bool:
     False
     """
     # Only inside a kernel: importing widgets (and ipywidgets) elsewhere is wasted and slow.
-    if "IPython" not in sys.modules or not in_kernel():
+    if not in_kernel():
         return False
     try:
         from . import widgets

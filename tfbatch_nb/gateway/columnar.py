@@ -154,7 +154,8 @@ class PlainFile:
         if endpoint != "/v1/chat/completions" or path.stat().st_size > MAX_BYTES:
             return None
         data = path.read_bytes()
-        ends = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10).astype(np.int64) + 1
+        octets = np.frombuffer(data, dtype=np.uint8)
+        ends = np.flatnonzero(octets == 10).astype(np.int64) + 1
         if data and not data.endswith(b"\n"):  # a last line without its newline
             ends = np.append(ends, len(data))
         if not 0 < len(ends) <= max_lines:
@@ -162,7 +163,7 @@ class PlainFile:
         # Every line starts with "{": no blank lines (pyarrow would skip them silently; the per-line
         # path reports them), and a file written by a JSON library always passes.
         starts = np.concatenate(([0], ends[:-1]))
-        if not np.all(np.frombuffer(data, dtype=np.uint8)[starts] == ord("{")):
+        if not np.all(octets[starts] == ord("{")):
             return None
         try:  # a file of another shape (say every line has a temperature) shows it on line 1
             pj.read_json(pa.BufferReader(pa.py_buffer(data[: int(ends[0])])), parse_options=_PARSE)
@@ -239,7 +240,9 @@ class PlainFile:
         if pc.struct_field(body, "max_tokens").null_count and self._has_null_value():
             return None
         name = str(model[0].as_py())
-        records, n, i, o = _answer_block(table, start + 1, stamp.encode(), orjson.dumps(name), self.escapes)
+        records, n, i, o = _answer_block(
+            body, messages, ids, start + 1, stamp.encode(), orjson.dumps(name), self.escapes
+        )
         return _Block(records, n, i, o, ids, name)
 
     def _has_null_value(self) -> bool:
@@ -304,12 +307,20 @@ def _request_ids(stamp: bytes, first: int, rows: int) -> pa.StringArray:
 
 
 def _answer_block(
-    block: pa.Table, first: int, stamp: bytes, model_json: bytes, escapes: bool
+    body: pa.StructArray,
+    messages: pa.ListArray,
+    custom_ids: pa.StringArray,
+    first: int,
+    stamp: bytes,
+    model_json: bytes,
+    escapes: bool,
 ) -> tuple[pa.Buffer, int, int, int]:
-    """The output records of one block of rows (line ``first`` onwards), as one buffer."""
-    rows = block.num_rows
-    body = block.column("body").combine_chunks()
-    messages = pc.struct_field(body, "messages")
+    """The output records of one checked block of rows (line ``first`` onwards), as one buffer.
+
+    ``body``, its ``messages`` and ``custom_ids`` are the block's columns as :meth:`PlainFile._block`
+    combined and checked them.
+    """
+    rows = len(body)
     counts = pc.list_value_length(messages).to_numpy().astype(np.int64)
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
     flat = pc.list_flatten(messages)
@@ -385,7 +396,6 @@ def _answer_block(
     tokens_text = [lit[9] + str(t[2]) + lit[10] for t in texts]
     completion_tokens = np.array([t[2] for t in texts], dtype=np.int64)[which]
     ids = _request_ids(stamp, first, rows)
-    custom_ids = block.column("custom_id").combine_chunks()
     parts: list[Any] = [
         lit[0],
         ids,

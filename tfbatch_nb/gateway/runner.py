@@ -340,13 +340,7 @@ class Runner:
         Answering checks what the lines could disagree on (ids, method, url, one model); line 1
         under a fresh checker and the whole-file rules check the rest: the model itself.
         """
-        probe = LineChecker(
-            endpoint=checker.endpoint,
-            integration=checker.integration,
-            catalog=checker.catalog,
-            limits=checker.limits,
-            header_model=checker.header_model,
-        )
+        probe = checker.fresh()  # the per-line path may still need `checker` untouched
         probe.line(1, plain.first_line)
         probe.out.total = plain.rows
         check = probe.finish()

@@ -63,6 +63,27 @@ class LineChecker:
         self._embedding_inputs = 0
         self._omit = integration.omit_routing  # a property: read once, not per line
 
+    def fresh(self) -> LineChecker:
+        """A checker for the same batch that has seen no line yet.
+
+        Examples
+        --------
+        >>> from tfbatch_nb.gateway.catalog import build_catalog, Limits
+        >>> cat = build_catalog(None)
+        >>> check = LineChecker(endpoint="/v1/embeddings", integration=cat["openai-main"], catalog=cat,
+        ...                     limits=Limits())
+        >>> _ = check.line(1, b"not json")
+        >>> check.fresh().errors, check.fresh().endpoint
+        ([], '/v1/embeddings')
+        """
+        return LineChecker(
+            endpoint=self.endpoint,
+            integration=self.integration,
+            catalog=self.catalog,
+            limits=self.limits,
+            header_model=self.header_model,
+        )
+
     def line(self, n: int, raw: bytes) -> dict[str, Any] | None:
         """Check line ``n`` (1-based); returns the parsed line when it is a JSON object, else None."""
         errors, limits, endpoint = self.errors, self.limits, self.endpoint
