@@ -15,9 +15,11 @@ from typing import Any, cast
 import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
 
+from . import _arrow_lines
 from ._body import MAX_TOKEN_PARAMS
-from ._jsonl import IntArray, LineTemplate, Spool, dumps, escape_strings, raise_rows
+from ._jsonl import IntArray, LineTemplate, Spool, dumps, escape_strings, join_ids, raise_rows
 from .errors import BatchInputError
 
 __all__ = ["BuildSpec", "encode_frames"]
@@ -135,6 +137,9 @@ class _Encoder:
     def __init__(self, spec: BuildSpec) -> None:
         self.spec = spec
         self.tpl = LineTemplate()
+        # Templates splice only text slots (custom_id and prompt fields): those lines are built in
+        # Arrow. messages/input payloads are whole JSON values per row, spliced from Python bytes.
+        self.arrow = spec.prompt is not None
         self.fields: list[tuple[str, str, str, str | None]] = []  # slot, column, spec, conversion
         self.static_chars = len(spec.system or "")
         body: dict[str, Any] = {"model": spec.model}
@@ -186,11 +191,12 @@ class _Encoder:
             out.append(self.tpl.slot(slot, inline=True))
         return "".join(out)
 
-    def ids(self, block: pd.DataFrame) -> tuple[list[bytes], IntArray, bool, int]:
+    def ids(self, block: pd.DataFrame) -> tuple[list[bytes] | tuple[pa.Array, bytes], IntArray, bool, int]:
         """Escaped custom_ids, their duplicate keys, whether the keys are exact, and how many are long.
 
         Integer ids take a vectorised path: ``str(int)`` never needs escaping, so one orjson call
-        over the numpy array gives every id, and the int64 values themselves are exact keys.
+        over the numpy array gives every id (or one Arrow cast, for a template's Arrow lines), and
+        the int64 values themselves are exact keys.
         Other ids are converted with ``str`` and keyed by their str hash (checked again on a match).
         """
         name = self.spec.id_column
@@ -203,6 +209,8 @@ class _Encoder:
         dtype = raw.dtype
         if isinstance(dtype, np.dtype) and (dtype.kind == "i" or (dtype.kind == "u" and dtype.itemsize < 8)):
             keys = np.ascontiguousarray(raw.to_numpy(), dtype=np.int64)
+            if self.arrow:
+                return _arrow_lines.ids_from_ints(keys), keys, True, 0
             return dumps(keys)[1:-1].split(b","), keys, True, 0
         null = np.asarray(pd.isna(raw))
         if null.any():
@@ -220,12 +228,18 @@ class _Encoder:
             n_long,
         )
 
-    def columns(self, block: pd.DataFrame) -> tuple[dict[str, list[bytes]], IntArray | None]:
-        spec, cols = self.spec, {}
+    def columns(self, block: pd.DataFrame) -> tuple[dict[str, list[bytes] | pa.Array], IntArray | None]:
+        spec, cols = self.spec, cast(dict[str, list[bytes] | pa.Array], {})
         for slot, name, fmt_spec, conv in self.fields:
             what = f"column {name!r} (prompt field {{{name}}})"
-            values = _texts(_column(block, name, "prompt field"), what, fmt_spec, conv)
-            cols[slot] = _escape(values, block.index, what)
+            col = _column(block, name, "prompt field")
+            # Plain text columns go through Arrow; anything else (or any bad row) row by row, which
+            # also words the errors.
+            arr = _arrow_lines.text_column(col) if self.arrow and not (fmt_spec or conv) else None
+            if arr is not None:
+                cols[slot] = _arrow_lines.escape(arr)
+                continue
+            cols[slot] = _escape(_texts(col, what, fmt_spec, conv), block.index, what)
         n_inputs = None
         if spec.prompt is None and spec.input is not None:
             col = _column(block, spec.input, "input column")
@@ -306,8 +320,23 @@ def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[tuple[IntArra
                 continue
             esc_ids, block_keys, exact, n_long = enc.ids(block)
             cols, n_inputs = enc.columns(block)
-            cols["custom_id"] = esc_ids
-            lines, lens, slot_lens = enc.tpl.render(cols, len(block))
+            lines: bytes | memoryview
+            id_block: bytes | memoryview
+            if enc.arrow:
+                arrays = {
+                    k: v if isinstance(v, pa.Array) else _arrow_lines.from_escaped(v) for k, v in cols.items()
+                }
+                if isinstance(esc_ids, tuple):  # integer ids: text and id block straight from the ints
+                    arrays["custom_id"], id_block = esc_ids
+                else:
+                    arrays["custom_id"], id_block = _arrow_lines.from_escaped(esc_ids), join_ids(esc_ids)
+                lines, lens = _arrow_lines.join_lines(enc.tpl.pieces, [arrays[k] for k in enc.tpl.order])
+                id_lens = _arrow_lines.lengths(arrays["custom_id"])
+            else:
+                assert isinstance(esc_ids, list)
+                cols["custom_id"] = esc_ids
+                lines, lens, slot_lens = enc.tpl.render(cast(dict[str, list[bytes]], cols), len(block))
+                id_block, id_lens = join_ids(esc_ids), slot_lens["custom_id"]
             big = np.flatnonzero(lens > spec.max_bytes)
             if len(big):
                 raise_rows(
@@ -315,12 +344,12 @@ def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[tuple[IntArra
                     block.index[big[:5]], len(big),
                 )  # fmt: skip
             long_ids += n_long
-            text = lens - enc.tpl.const_len - slot_lens["custom_id"]
+            text = lens - enc.tpl.const_len - id_lens
             at = int(text.argmax())
             if int(text[at]) > longest[0]:
                 longest = (int(text[at]), block.index[at])
             keys.append((block_keys, exact))
-            spool.append(lines, lens, esc_ids, n_inputs)
+            spool.append(lines, lens, id_block, n_inputs)
     except BaseException:
         spool.discard()
         raise

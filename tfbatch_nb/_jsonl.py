@@ -25,7 +25,7 @@ import orjson
 
 from .errors import BatchInputError
 
-__all__ = ["LineTemplate", "Spool", "dumps", "escape_strings", "find_non_finite"]
+__all__ = ["LineTemplate", "Spool", "dumps", "escape_strings", "find_non_finite", "join_ids"]
 
 IntArray = npt.NDArray[np.int64]
 _BLOCK = 8 * 2**20  # bytes per read/write call: big blocks are what makes spooling cheap
@@ -208,8 +208,8 @@ class Spool:
         self._lines_f: io.BufferedWriter | None = None
         self._ids_f: io.BufferedWriter | None = None
         # In-memory blocks (whole lines each) and where each starts; emptied when spilling.
-        self._blocks: list[bytes] = []
-        self._id_blocks: list[bytes] = []
+        self._blocks: list[bytes | memoryview] = []  # memoryviews: Arrow-built blocks, not copied
+        self._id_blocks: list[bytes | memoryview] = []
         self._block_starts: IntArray = np.zeros(0, dtype=np.int64)
         self._ends: list[IntArray] = []
         self._inputs: list[IntArray] = []
@@ -234,9 +234,14 @@ class Spool:
         self._ids_f.writelines(self._id_blocks)
         self._blocks, self._id_blocks = [], []
 
-    def append(self, block: bytes, lens: IntArray, ids: list[bytes], n_inputs: IntArray | None) -> None:
-        # Escaped ids hold no raw newline, so "\n" separates them unambiguously.
-        id_block = b"\n".join(ids) + b"\n"
+    def append(
+        self,
+        block: bytes | memoryview,
+        lens: IntArray,
+        id_block: bytes | memoryview,
+        n_inputs: IntArray | None,
+    ) -> None:
+        """Add a block of whole lines, each line's length and their escaped ids (see :func:`join_ids`)."""
         if not self.spilled and self._offset + len(block) > self._spill_at:
             self._spill()
         if self._lines_f is not None and self._ids_f is not None:
@@ -356,6 +361,11 @@ class Spool:
         for chunk in self.iter_blocks(start, end):
             h.update(chunk)
         return h.hexdigest()
+
+
+def join_ids(ids: Sequence[bytes]) -> bytes:
+    """Escaped custom_ids as a spool's id block: escaped ids hold no raw newline, so one ends each."""
+    return b"\n".join(ids) + b"\n"
 
 
 def raise_rows(message: str, labels: Sequence[Any], total: int | None = None) -> None:

@@ -13,7 +13,7 @@ import orjson
 
 from ._body import ENDPOINTS, schema_from_body
 from ._build import MAX_EMBEDDING_INPUTS
-from ._jsonl import Spool, escape_strings
+from ._jsonl import Spool, escape_strings, join_ids
 from .errors import BatchInputError
 
 __all__ = ["Loaded", "load_lines"]
@@ -51,7 +51,7 @@ def load_lines(
 
     def flush() -> None:
         lens = np.fromiter(map(len, buf), dtype=np.int64, count=len(buf))
-        spool.append(b"".join(buf), lens, escape_strings(ids), np.asarray(inputs, dtype=np.int64))
+        spool.append(b"".join(buf), lens, join_ids(escape_strings(ids)), np.asarray(inputs, dtype=np.int64))
         buf.clear()
         ids.clear()
         inputs.clear()
