@@ -2,10 +2,11 @@
 
 pandas keeps ``str`` columns in Arrow (pandas 3 by default, or ``string[pyarrow]``), so a prompt
 column is already one UTF-8 buffer plus offsets. Escaping it for JSON is then buffer work in numpy
-(find the few bytes that need a backslash, insert the escapes, shift the offsets) and a request line
+(find the bytes that need a backslash, cut each row before them, re-join the pieces with a
+backslash) and a block of request lines
 is one ``binary_join_element_wise`` of the template's constant pieces with the escaped columns: no
-Python object per row at all. ``bench/bench_build.py`` measures this path at about 2.5x the
-per-row ``orjson`` splicing it replaces for the same frame.
+Python object per row at all. In ``bench/bench_build.py`` building 100,000 requests went from 0.23 s with
+the per-row ``orjson`` splicing (still used for other slots) to 0.11 s.
 
 The output is byte-identical to the per-row path (orjson's escaping: ``\\"``, ``\\\\``, the short
 forms ``\\b \\t \\n \\f \\r`` and ``\\u00xx`` for the other control characters, everything else
@@ -24,9 +25,10 @@ import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
+from ._jsonl import IntArray
+
 __all__ = ["escape", "from_escaped", "ids_from_ints", "join_lines", "lengths", "text_column"]
 
-IntArray = npt.NDArray[np.int64]
 _LARGE = pa.large_string()
 _SHORT = {8: ord("b"), 9: ord("t"), 10: ord("n"), 12: ord("f"), 13: ord("r")}  # orjson's short escapes
 _HEX = b"0123456789abcdef"
@@ -65,7 +67,7 @@ def text_column(col: pd.Series) -> pa.Array | None:
     >>> text_column(pd.Series(["a", " "], dtype="string[pyarrow]")) is None
     True
     """
-    if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow":
+    if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage in ("pyarrow", "pyarrow_numpy"):
         arr = pa.array(col.array)
     elif col.dtype == object and pd.api.types.infer_dtype(col, skipna=False) == "string":
         try:
