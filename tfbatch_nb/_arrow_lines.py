@@ -3,10 +3,10 @@
 pandas keeps ``str`` columns in Arrow (pandas 3 by default, or ``string[pyarrow]``), so a prompt
 column is already one UTF-8 buffer plus offsets. Escaping it for JSON is then buffer work in numpy
 (find the bytes that need a backslash, cut each row before them, re-join the pieces with a
-backslash) and a block of request lines
-is one ``binary_join_element_wise`` of the template's constant pieces with the escaped columns: no
-Python object per row at all. In ``bench/bench_build.py`` building 100,000 requests went from 0.23 s with
-the per-row ``orjson`` splicing (still used for other slots) to 0.11 s.
+backslash), and a block of request lines is one ``binary_join_element_wise`` of the template's
+constant pieces with the escaped columns: no Python object per row at all. In
+``bench/bench_build.py`` building 100,000 requests went from 0.23 s with the per-row ``orjson``
+splicing (still used for the other slots) to 0.11 s.
 
 The output is byte-identical to the per-row path (orjson's escaping: ``\\"``, ``\\\\``, the short
 forms ``\\b \\t \\n \\f \\r`` and ``\\u00xx`` for the other control characters, everything else
