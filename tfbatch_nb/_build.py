@@ -195,8 +195,8 @@ class _Encoder:
         """Escaped custom_ids, their duplicate keys, whether the keys are exact, and how many are long.
 
         Integer ids take a vectorised path: ``str(int)`` never needs escaping, so one orjson call
-        over the numpy array gives every id (or one Arrow cast, for a template's Arrow lines), and
-        the int64 values themselves are exact keys.
+        over the numpy array gives every id (for Arrow lines, as a column and an id block), and the
+        int64 values themselves are exact keys.
         Other ids are converted with ``str`` and keyed by their str hash (checked again on a match).
         """
         name = self.spec.id_column
@@ -263,6 +263,24 @@ class _Encoder:
             n_inputs = np.ones(len(block), dtype=np.int64)
         return cols, n_inputs
 
+    def render(
+        self, ids: list[bytes] | tuple[pa.Array, bytes], cols: dict[str, list[bytes] | pa.Array], n: int
+    ) -> tuple[bytes | memoryview, IntArray, bytes | memoryview, IntArray]:
+        """A block's lines, their lengths, its spool id block and the ids' lengths."""
+        if not self.arrow:
+            assert isinstance(ids, list)
+            lines, lens, slot_lens = self.tpl.render(
+                {**cast(dict[str, list[bytes]], cols), "custom_id": ids}, n
+            )
+            return lines, lens, join_ids(ids), slot_lens["custom_id"]
+        arrays = {k: v if isinstance(v, pa.Array) else _arrow_lines.from_escaped(v) for k, v in cols.items()}
+        if isinstance(ids, tuple):  # integer ids: their column and id block came from the ints
+            arrays["custom_id"], id_block = ids
+        else:
+            arrays["custom_id"], id_block = _arrow_lines.from_escaped(ids), join_ids(ids)
+        lines_, lens_ = _arrow_lines.join_lines(self.tpl.pieces, [arrays[k] for k in self.tpl.order])
+        return lines_, lens_, id_block, _arrow_lines.lengths(arrays["custom_id"])
+
     def _inputs(self, col: pd.Series, what: str) -> tuple[list[bytes], IntArray]:
         if pd.api.types.infer_dtype(col, skipna=False) == "string":
             esc = _escape(_texts(col, what), col.index, what)
@@ -320,23 +338,7 @@ def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[tuple[IntArra
                 continue
             esc_ids, block_keys, exact, n_long = enc.ids(block)
             cols, n_inputs = enc.columns(block)
-            lines: bytes | memoryview
-            id_block: bytes | memoryview
-            if enc.arrow:
-                arrays = {
-                    k: v if isinstance(v, pa.Array) else _arrow_lines.from_escaped(v) for k, v in cols.items()
-                }
-                if isinstance(esc_ids, tuple):  # integer ids: text and id block straight from the ints
-                    arrays["custom_id"], id_block = esc_ids
-                else:
-                    arrays["custom_id"], id_block = _arrow_lines.from_escaped(esc_ids), join_ids(esc_ids)
-                lines, lens = _arrow_lines.join_lines(enc.tpl.pieces, [arrays[k] for k in enc.tpl.order])
-                id_lens = _arrow_lines.lengths(arrays["custom_id"])
-            else:
-                assert isinstance(esc_ids, list)
-                cols["custom_id"] = esc_ids
-                lines, lens, slot_lens = enc.tpl.render(cast(dict[str, list[bytes]], cols), len(block))
-                id_block, id_lens = join_ids(esc_ids), slot_lens["custom_id"]
+            lines, lens, id_block, id_lens = enc.render(esc_ids, cols, len(block))
             big = np.flatnonzero(lens > spec.max_bytes)
             if len(big):
                 raise_rows(
