@@ -30,8 +30,13 @@ from ._jsonl import IntArray
 __all__ = ["escape", "from_escaped", "ids_from_ints", "join_lines", "lengths", "text_column"]
 
 _LARGE = pa.large_string()
-_SHORT = {8: ord("b"), 9: ord("t"), 10: ord("n"), 12: ord("f"), 13: ord("r")}  # orjson's short escapes
-_HEX = b"0123456789abcdef"
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+# The byte that follows the backslash: orjson's short escapes \b \t \n \f \r, else the byte itself
+# (a quote or a backslash); other control characters are written \u00xx instead.
+_AFTER_BACKSLASH = np.arange(256, dtype=np.uint8)
+_AFTER_BACKSLASH[[8, 9, 10, 12, 13]] = np.frombuffer(b"btnfr", dtype=np.uint8)
+_LONG_ESCAPE = np.zeros(256, dtype=bool)
+_LONG_ESCAPE[[c for c in range(0x20) if c not in (8, 9, 10, 12, 13)]] = True
 # Lead bytes of every character str.isspace() accepts: ASCII \t..\r, \x1c..' ', and the UTF-8 lead
 # bytes of U+0085, U+00A0 (0xc2), U+1680 (0xe1), U+2000..U+205F (0xe2) and U+3000 (0xe3).
 _MAY_BE_SPACE = np.zeros(256, dtype=bool)
@@ -86,10 +91,8 @@ def text_column(col: pd.Series) -> pa.Array | None:
     # A blank row starts with a whitespace character; only such candidates (rare) are decoded and
     # checked exactly with str.isspace, so the scan is one gather of n bytes.
     maybe = np.flatnonzero(_MAY_BE_SPACE[data[off[:-1]]])
-    if len(maybe):
-        values = arr.take(pa.array(maybe)).to_pylist()
-        if any(not v or v.isspace() for v in values):
-            return None
+    if len(maybe) and any(map(str.isspace, arr.take(pa.array(maybe)).to_pylist())):  # rows are non-empty
+        return None
     return arr
 
 
@@ -130,7 +133,7 @@ def escape(arr: pa.Array) -> pa.Array:
 def _escape_controls(arr: pa.Array, off: IntArray, data: npt.NDArray[np.uint8], at: IntArray) -> pa.Array:
     """The general escape: a control character becomes ``\\n``-style or ``\\u00xx`` (orjson's forms)."""
     ch = data[at]
-    long = (ch < 0x20) & ~np.isin(ch, list(_SHORT))
+    long = _LONG_ESCAPE[ch]
     extra = np.where(long, 5, 1)  # \u00x + the last hex digit in place of the byte, or \ + the byte
     ends = np.cumsum(extra)
     starts = ends - extra
@@ -138,13 +141,9 @@ def _escape_controls(arr: pa.Array, off: IntArray, data: npt.NDArray[np.uint8], 
     vals[starts] = 0x5C
     for k, byte in enumerate(b"u00"):
         vals[starts[long] + 1 + k] = byte
-    hex_digits = np.frombuffer(_HEX, dtype=np.uint8)
-    vals[starts[long] + 4] = hex_digits[ch[long] >> 4]
+    vals[starts[long] + 4] = _HEX_DIGITS[ch[long] >> 4]
     out = np.insert(data, np.repeat(at, extra), vals)
-    table = np.arange(256, dtype=np.uint8)
-    for code, letter in _SHORT.items():
-        table[code] = letter
-    out[at + ends] = np.where(long, hex_digits[ch & 0xF], table[ch])
+    out[at + ends] = np.where(long, _HEX_DIGITS[ch & 0xF], _AFTER_BACKSLASH[ch])
     new_off = off + np.concatenate(([0], ends))[np.searchsorted(at, off)]
     return pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer(new_off), pa.py_buffer(out))
 

@@ -229,7 +229,8 @@ class _Encoder:
         )
 
     def columns(self, block: pd.DataFrame) -> tuple[dict[str, list[bytes] | pa.Array], IntArray | None]:
-        spec, cols = self.spec, cast(dict[str, list[bytes] | pa.Array], {})
+        spec = self.spec
+        cols: dict[str, list[bytes] | pa.Array] = {}
         for slot, name, fmt_spec, conv in self.fields:
             what = f"column {name!r} (prompt field {{{name}}})"
             col = _column(block, name, "prompt field")
