@@ -32,8 +32,8 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from tfbatch_nb import results
-from tfbatch_nb.results import read_results
+from tfbatch_nb.results import _read as results
+from tfbatch_nb.results._read import read_results
 
 WORDS = [
     "the",

@@ -592,7 +592,7 @@ PROVIDERS = [
     | `cancelled` | stopped; done lines are kept | yes |
     """),
     code("""
-    from tfbatch_nb.status import TERMINAL
+    from tfbatch_nb.ui._snapshot import TERMINAL
 
     sorted(TERMINAL)
     """),

@@ -52,7 +52,7 @@ def test_import_is_light() -> None:
     code = (
         "import sys, json, tfbatch_nb as t\n"
         "from tfbatch_nb import connect, build_requests, read_results, Batch, Gateway, BatchRequests, providers\n"
-        "import tfbatch_nb.batch, tfbatch_nb.connection, tfbatch_nb.display, tfbatch_nb.status\n"
+        "import tfbatch_nb.run._batch, tfbatch_nb.run._connection, tfbatch_nb.ui._display, tfbatch_nb.ui._snapshot\n"
         "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'ipywidgets','IPython','fastapi','uvicorn','starlette','ipykernel'})))\n"
     )
@@ -63,7 +63,7 @@ def test_import_is_light() -> None:
 def test_only_widgets_imports_ipywidgets() -> None:
     offenders = []
     for path in (ROOT / "tfbatch_nb").rglob("*.py"):
-        if path.name == "widgets.py":
+        if path.name == "_widgets.py":
             continue
         text = path.read_text()
         if "import ipywidgets" in text or "from ipywidgets" in text:

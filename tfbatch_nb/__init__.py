@@ -22,17 +22,17 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; one table so __all__ and __getattr__ cannot drift apart.
 _EXPORTS: dict[str, str] = {
-    "Batch": "batch",
+    "Batch": "run",
     "BatchFailedError": "errors",
     "BatchInputError": "errors",
-    "BatchRequests": "requests",
+    "BatchRequests": "build",
     "BatchTimeoutError": "errors",
-    "Gateway": "connection",
+    "Gateway": "run",
     "LocalGateway": "gateway",
     "MissingDependencyError": "errors",
     "TfBatchError": "errors",
-    "build_requests": "requests",
-    "connect": "connection",
+    "build_requests": "build",
+    "connect": "run",
     "providers": "",
     "read_results": "results",
 }
@@ -58,8 +58,7 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from . import providers
-    from .batch import Batch
-    from .connection import Gateway, connect
+    from .build import BatchRequests, build_requests
     from .errors import (
         BatchFailedError,
         BatchInputError,
@@ -68,8 +67,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TfBatchError,
     )
     from .gateway import LocalGateway
-    from .requests import BatchRequests, build_requests
     from .results import read_results
+    from .run import Batch, Gateway, connect
 
 
 def __getattr__(name: str) -> Any:

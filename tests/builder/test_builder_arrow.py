@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tfbatch_nb as tfb
-from tfbatch_nb import _arrow_lines
+from tfbatch_nb.build import _arrow as _arrow_lines
 from tfbatch_nb.errors import BatchInputError
 
 MODEL = "openai-main/gpt-4o-mini"

@@ -14,7 +14,8 @@ import pydantic
 import pytest
 
 import tfbatch_nb as tfb
-from tfbatch_nb import estimate, providers
+from tfbatch_nb import providers
+from tfbatch_nb.build import _estimate as estimate
 
 M = "openai-main/gpt-4o-mini"
 
@@ -247,7 +248,7 @@ def test_from_jsonl_infers_settings_and_accepts_vertex_short_lines(tmp_path: Pat
 def test_spool_removed_when_collected(reviews: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
 
-    from tfbatch_nb import _jsonl
+    from tfbatch_nb.build import _jsonl
 
     monkeypatch.setattr(_jsonl, "SPILL_BYTES", 1)  # force the on-disk spool
     reqs = tfb.build_requests(reviews, model=M, prompt="{text}")

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import tfbatch_nb as tfb
-from tfbatch_nb import _jsonl
+from tfbatch_nb.build import _jsonl
 
 M = "openai-main/gpt-4o-mini"
 

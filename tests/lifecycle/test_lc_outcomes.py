@@ -88,7 +88,7 @@ def test_cancel(start_gateway: Any, connect_to: Any, make_requests: Any) -> None
 
 
 def test_unknown_status_does_not_crash(gw: Any, make_requests: Any) -> None:
-    from tfbatch_nb.status import part_from_batch
+    from tfbatch_nb.ui._snapshot import part_from_batch
 
     batch = gw.submit(make_requests(), name="odd")
     batch._stop_watcher()

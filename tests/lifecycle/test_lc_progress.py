@@ -71,7 +71,7 @@ def _run(execute_cells: Any, journal: Path) -> list[list[dict[str, Any]]]:
         # Default in a kernel with ipywidgets: the panel is the display, wait() prints nothing.
         "_ = job('widgets').wait(poll=0.05)",
         # A kernel without a widget front end: the final line only.
-        "import tfbatch_nb._progress as progress\n"
+        "import tfbatch_nb.ui._progress as progress\n"
         "progress.widget_frontend = lambda: False\n"
         "_ = job('no-widgets').wait(poll=0.05)",
         "job('asked').wait(poll=0.05, progress=True);",

@@ -13,8 +13,8 @@ import pytest
 from conftest import SECRET
 
 import tfbatch_nb as tfb
-from tfbatch_nb.journal import Journal
-from tfbatch_nb.status import PartSnapshot, combine_status, make_snapshot, part_from_batch
+from tfbatch_nb.run._journal import Journal
+from tfbatch_nb.ui._snapshot import PartSnapshot, combine_status, make_snapshot, part_from_batch
 
 
 def test_key_never_appears(start_gateway: Any, connect_to: Any, make_requests: Any, journal_dir: Path,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tfbatch_nb import display
-from tfbatch_nb.status import PartSnapshot, Snapshot, make_snapshot
+from tfbatch_nb.ui import _display as display
+from tfbatch_nb.ui._snapshot import PartSnapshot, Snapshot, make_snapshot
 
 
 def snap(

@@ -7,8 +7,8 @@ import sys
 
 CHECK = """
 import importlib, sys
-for name in ("tfbatch_nb", "tfbatch_nb.batch", "tfbatch_nb.connection", "tfbatch_nb.display",
-             "tfbatch_nb.status", "tfbatch_nb.results", "tfbatch_nb.requests"):
+for name in ("tfbatch_nb", "tfbatch_nb.run._batch", "tfbatch_nb.run._connection", "tfbatch_nb.ui._display",
+             "tfbatch_nb.ui._snapshot", "tfbatch_nb.results._read", "tfbatch_nb.build._requests"):
     importlib.import_module(name)
 import tfbatch_nb
 tfbatch_nb.Batch, tfbatch_nb.connect
@@ -23,6 +23,6 @@ def test_core_imports_no_jupyter() -> None:
 
 
 def test_widgets_unavailable_outside_a_kernel() -> None:
-    code = "from tfbatch_nb import widgets; print(widgets.available())"
+    code = "from tfbatch_nb.ui import _widgets as widgets; print(widgets.available())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 import tfbatch_nb as tfb
-from tfbatch_nb import display, widgets
+from tfbatch_nb.ui import _display as display
+from tfbatch_nb.ui import _widgets as widgets
 
 DEADLINE_S = 60.0
 

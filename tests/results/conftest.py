@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tfbatch_nb import results
+from tfbatch_nb.results import _read as results
 
 
 @pytest.fixture(autouse=True, params=["pyarrow", "orjson"])

@@ -10,7 +10,7 @@ import openai
 import orjson
 import pytest
 
-from tfbatch_nb.results import download_file, parse_results
+from tfbatch_nb.results._read import download_file, parse_results
 
 LocalGateway = pytest.importorskip("tfbatch_nb.gateway").LocalGateway
 

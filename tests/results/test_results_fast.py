@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from test_results_lines import chat, line, write
 
-from tfbatch_nb import _results_arrow, results
-from tfbatch_nb.results import parse_results
+from tfbatch_nb.results import _arrow as _results_arrow
+from tfbatch_nb.results import _read as results
+from tfbatch_nb.results._read import parse_results
 
 pytest.importorskip("pyarrow")
 

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from test_results_lines import chat, line, write
 
-from tfbatch_nb import _results_schema
-from tfbatch_nb.results import parse_results, read_results
+from tfbatch_nb.results import _schema as _results_schema
+from tfbatch_nb.results._read import parse_results, read_results
 
 
 def failed(cid: str, code: str = "server_error") -> dict[str, Any]:
@@ -256,7 +256,7 @@ def test_read_results_paths_forms(tmp_path: Path) -> None:
 
 
 def test_read_results_with_real_batch_requests(tmp_path: Path) -> None:
-    requests = pytest.importorskip("tfbatch_nb.requests")
+    requests = pytest.importorskip("tfbatch_nb.build._requests")
     df_in = pd.DataFrame({"id": ["k1", "k2"], "text": ["good", "bad"]})
     reqs = requests.build_requests(
         df_in, model="openai-main/gpt-4o-mini", prompt="Sentiment of {text}", id_column="id"

@@ -27,15 +27,15 @@ from typing import TYPE_CHECKING, Any
 
 import openai
 
+from .. import providers as _providers
+from ..errors import BatchInputError, TfBatchError
 from . import _local
-from . import providers as _providers
-from .errors import BatchInputError, TfBatchError
-from .journal import Journal
+from ._journal import Journal
 
 if TYPE_CHECKING:
-    from .batch import Batch
-    from .gateway import LocalGateway
-    from .requests import BatchRequests
+    from ..build._requests import BatchRequests
+    from ..gateway import LocalGateway
+    from ._batch import Batch
 
 __all__ = ["Gateway", "connect"]
 
@@ -202,7 +202,7 @@ class Gateway:
     # -- jobs -----------------------------------------------------------------------------
     def _batch(self, job_id: str) -> Batch:
         # One Batch object per job and connection: every display of a job shares one watcher.
-        from .batch import Batch
+        from ._batch import Batch
 
         with self._lock:
             found = self._batches.get(job_id)
@@ -309,7 +309,7 @@ class Gateway:
         --------
         >>> gw.dashboard()  # doctest: +SKIP
         """
-        from . import widgets
+        from ..ui import _widgets as widgets
 
         return widgets.Dashboard(self)
 

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 
 from ._jsonl import dumps, find_non_finite
-from .errors import BatchInputError
+from ..errors import BatchInputError
 
 __all__ = [
     "BUILD_ENDPOINTS",

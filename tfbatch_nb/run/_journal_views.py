@@ -41,7 +41,7 @@ class JournalViews:
     Examples
     --------
     >>> import tempfile
-    >>> from tfbatch_nb.journal import Journal
+    >>> from tfbatch_nb.run._journal import Journal
     >>> isinstance(Journal(tempfile.mkdtemp()), JournalViews)
     True
     """
@@ -55,7 +55,7 @@ class JournalViews:
         Examples
         --------
         >>> import tempfile
-        >>> from tfbatch_nb.journal import Journal
+        >>> from tfbatch_nb.run._journal import Journal
         >>> Journal(tempfile.mkdtemp()).job("job_0") is None
         True
         """
@@ -69,7 +69,7 @@ class JournalViews:
         Examples
         --------
         >>> import tempfile
-        >>> from tfbatch_nb.journal import Journal
+        >>> from tfbatch_nb.run._journal import Journal
         >>> Journal(tempfile.mkdtemp()).parts("job_0")
         []
         """
@@ -87,7 +87,7 @@ class JournalViews:
         Examples
         --------
         >>> import tempfile
-        >>> from tfbatch_nb.journal import Journal
+        >>> from tfbatch_nb.run._journal import Journal
         >>> Journal(tempfile.mkdtemp()).find("nope") is None
         True
         """
@@ -113,7 +113,7 @@ class JournalViews:
         Examples
         --------
         >>> import tempfile
-        >>> from tfbatch_nb.journal import Journal
+        >>> from tfbatch_nb.run._journal import Journal
         >>> Journal(tempfile.mkdtemp()).children("job_0")
         []
         """
@@ -129,7 +129,7 @@ class JournalViews:
         Examples
         --------
         >>> import tempfile
-        >>> from tfbatch_nb.journal import Journal
+        >>> from tfbatch_nb.run._journal import Journal
         >>> list(Journal(tempfile.mkdtemp()).jobs_frame().columns)[:4]
         ['name', 'job_id', 'ids', 'status']
         """

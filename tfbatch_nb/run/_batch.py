@@ -20,13 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import _outcome, _progress, display
+from ..errors import BatchFailedError, TfBatchError
+from ..ui import _display as display
+from ..ui import _progress
+from ..ui._snapshot import TERMINAL, PartSnapshot, Snapshot, make_snapshot, part_from_batch, part_from_row
+from . import _outcome
 from ._poll import Watcher, call_with_retry, describe, is_transient, wait_until_done
-from .errors import BatchFailedError, TfBatchError
-from .status import TERMINAL, PartSnapshot, Snapshot, make_snapshot, part_from_batch, part_from_row
 
 if TYPE_CHECKING:
-    from .connection import Gateway
+    from ._connection import Gateway
 
 __all__ = ["Batch"]
 
@@ -376,7 +378,7 @@ class Batch:
         --------
         >>> batch.panel()  # doctest: +SKIP
         """
-        from . import widgets
+        from ..ui import _widgets as widgets
 
         return widgets.panel_for(self)
 
@@ -388,7 +390,7 @@ class Batch:
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         if _progress.widget_frontend():
-            from . import widgets
+            from ..ui import _widgets as widgets
 
             bundle: dict[str, Any] = widgets.mimebundle(self)
             return bundle

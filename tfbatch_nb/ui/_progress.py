@@ -11,7 +11,7 @@
 
 Examples
 --------
->>> from tfbatch_nb.status import make_snapshot, PartSnapshot
+>>> from tfbatch_nb.ui._snapshot import make_snapshot, PartSnapshot
 >>> part = PartSnapshot(index=0, batch_id="b", status="completed", total=37, completed=37, failed=0)
 >>> line(make_snapshot(job_id="job_1", name="reviews-v1", provider="p", model=None, endpoint="e", parts=[part]))
 'reviews-v1: completed 37/37 (0 failed)'
@@ -22,7 +22,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from .status import Snapshot
+from ._snapshot import Snapshot
 
 __all__ = ["Progress", "in_kernel", "line", "widget_frontend"]
 
@@ -35,7 +35,7 @@ def line(snap: Snapshot, *, live: bool = False) -> str:
 
     Examples
     --------
-    >>> from tfbatch_nb.status import make_snapshot
+    >>> from tfbatch_nb.ui._snapshot import make_snapshot
     >>> line(make_snapshot(job_id="job_1", name=None, provider="p", model=None, endpoint="e", parts=[]))
     'job_1: pending 0/0 (0 failed)'
     """
@@ -77,7 +77,7 @@ def widget_frontend() -> bool:
     if not in_kernel():
         return False
     try:
-        from . import widgets
+        from . import _widgets as widgets
     except ImportError:
         return False
     return bool(widgets.available())

@@ -12,9 +12,9 @@ import numpy as np
 import orjson
 
 from ._body import ENDPOINTS, schema_from_body
-from ._build import MAX_EMBEDDING_INPUTS
+from ._encode import MAX_EMBEDDING_INPUTS
 from ._jsonl import Spool, escape_strings, join_ids
-from .errors import BatchInputError
+from ..errors import BatchInputError
 
 __all__ = ["Loaded", "load_lines"]
 

@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import TfBatchError
+from ..errors import TfBatchError
 
 if TYPE_CHECKING:
-    from .gateway import LocalGateway
+    from ..gateway import LocalGateway
 
 __all__ = ["acquire", "release"]
 
@@ -104,7 +104,7 @@ def acquire(options: Mapping[str, Any]) -> LocalGateway:
     True
     >>> release(server)
     """
-    from .gateway import LocalGateway
+    from ..gateway import LocalGateway
 
     opts = dict(options)
     if opts.get("data_dir") is None:

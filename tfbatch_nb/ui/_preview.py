@@ -10,7 +10,7 @@ import orjson
 import pandas as pd
 
 if TYPE_CHECKING:
-    from .requests import BatchRequests
+    from ..build._requests import BatchRequests
 
 __all__ = ["html", "preview", "request_text", "size", "text"]
 

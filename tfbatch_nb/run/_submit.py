@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 import openai
 
+from ..errors import BatchInputError, TfBatchError
+from ..ui._snapshot import part_from_batch
 from ._poll import call_with_retry, describe, is_transient, retry_after
-from .errors import BatchInputError, TfBatchError
-from .status import part_from_batch
 
 if TYPE_CHECKING:
-    from .batch import Batch
-    from .connection import Gateway
-    from .requests import BatchRequests
+    from ..build._requests import BatchRequests
+    from ._batch import Batch
+    from ._connection import Gateway
 
 log = logging.getLogger("tfbatch_nb")
 

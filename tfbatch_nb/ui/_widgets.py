@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from . import display
+from . import _display as display
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .status import Snapshot
+    from ._snapshot import Snapshot
 
 __all__ = ["Dashboard", "StatusPanel", "available", "mimebundle", "panel_for"]
 
@@ -45,7 +45,7 @@ def available() -> bool:
 
     Examples
     --------
-    >>> from tfbatch_nb import widgets
+    >>> from tfbatch_nb.ui import _widgets as widgets
     >>> widgets.available()  # in a plain Python process
     False
     """

@@ -23,7 +23,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from .errors import BatchInputError
+from ..errors import BatchInputError
 
 __all__ = ["LineTemplate", "Spool", "dumps", "escape_strings", "find_non_finite", "join_ids"]
 

@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import openai
 
-from . import _progress
-from .errors import BatchTimeoutError
+from ..errors import BatchTimeoutError
+from ..ui import _progress
 
 if TYPE_CHECKING:
-    from .batch import Batch
+    from ._batch import Batch
 
 __all__ = ["Backoff", "Watcher", "call_with_retry", "is_transient", "retry_after", "wait_until_done"]
 

@@ -43,8 +43,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..errors import BatchInputError
 from ._journal_views import JSON_COLS, JournalViews, decode
-from .errors import BatchInputError
 
 __all__ = ["Journal", "default_folder"]
 

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import results as _results
+from ..errors import BatchInputError, TfBatchError
+from ..results import _read as _results
+from ..ui._snapshot import PartSnapshot
 from ._poll import call_with_retry
-from .errors import BatchInputError, TfBatchError
-from .status import PartSnapshot
 
 if TYPE_CHECKING:
-    from .batch import Batch
+    from ._batch import Batch
 
 __all__ = [
     "collect",
@@ -212,8 +212,8 @@ def error_frame(batch: Batch) -> pd.DataFrame:
 
 def retry(batch: Batch, wanted: set[str]) -> Batch:
     """``Batch.retry_failed()``: a linked job of the rows whose status is in ``wanted``."""
+    from ..build._requests import BatchRequests
     from ._submit import submit
-    from .requests import BatchRequests
 
     snap = batch.snapshot()
     if not snap.terminal:

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from ._show import request_text
+from ..ui._preview import request_text
 
 __all__ = ["BATCH_DISCOUNT", "CHARS_PER_TOKEN", "PRICES", "Estimate", "estimate_lines", "match_price"]
 
@@ -144,7 +144,7 @@ def estimate_lines(lines: Iterable[bytes], *, endpoint: str, model: str | None) 
     match = match_price(model)
     if match is None:
         return Estimate(rows, prompt_tokens, output_tokens, model, None, None, None,
-                        f"no price for model {model!r}: add it to tfbatch_nb.estimate.PRICES")  # fmt: skip
+                        f"no price for model {model!r}: add it to tfbatch_nb.build.PRICES")  # fmt: skip
     key, (p_in, p_out) = match
     cost = prompt_tokens * p_in / 1e6 + (output_tokens or 0) * p_out / 1e6
     note = "" if output_tokens is not None else "cost covers input only: set max_tokens for an output bound"

@@ -42,7 +42,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import _parse, _results_arrow, _results_frame, _results_schema
+from . import _arrow as _results_arrow
+from . import _frame as _results_frame
+from . import _lines as _parse
+from . import _schema as _results_schema
 
 if TYPE_CHECKING:  # pragma: no cover - the SDK is only needed for its type here
     import openai

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import _results_arrow
+from . import _arrow as _results_arrow
 
 __all__ = ["Pieces", "build_frame", "flatten"]
 

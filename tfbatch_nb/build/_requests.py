@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from . import _show
+from ..ui import _preview as _show
 from ._body import (
     BUILD_ENDPOINTS,
     ENDPOINTS,
@@ -36,11 +36,11 @@ from ._body import (
     normalise_endpoint,
     response_format_body,
 )
-from ._build import MAX_EMBEDDING_INPUTS, BuildSpec, encode_frames, find_duplicates
+from ._encode import MAX_EMBEDDING_INPUTS, BuildSpec, encode_frames, find_duplicates
 from ._jsonl import Spool, raise_rows
 from ._load import file_lines, load_lines
-from .errors import BatchInputError
-from .providers import Provider, resolve
+from ..errors import BatchInputError
+from ..providers import Provider, resolve
 
 __all__ = ["BatchRequests", "RequestPart", "build_requests"]
 
@@ -267,7 +267,7 @@ class BatchRequests:
         >>> est.prompt_tokens, est.output_tokens
         (104, 10)
         """
-        from .estimate import estimate_lines
+        from ._estimate import estimate_lines
 
         return estimate_lines(self.iter_lines(), endpoint=self.endpoint, model=self.model)
 

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover - the snapshot is only read through attributes
-    from .status import Snapshot
+    from ._snapshot import Snapshot
 
 __all__ = [
     "PANEL_CSS",
