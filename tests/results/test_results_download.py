@@ -10,7 +10,8 @@ import openai
 import orjson
 import pytest
 
-from tfbatch_nb.results._read import download_file, parse_results
+from tfbatch_nb.results import parse_results
+from tfbatch_nb.run._download import download_file
 
 LocalGateway = pytest.importorskip("tfbatch_nb.gateway").LocalGateway
 

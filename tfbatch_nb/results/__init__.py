@@ -10,6 +10,6 @@ Examples
 ('status', 'status_code', 'content')
 """
 
-from ._read import EMBEDDING_COLUMNS, RESULT_COLUMNS, download_file, parse_results, read_results
+from ._read import EMBEDDING_COLUMNS, RESULT_COLUMNS, parse_results, read_results
 
-__all__ = ["EMBEDDING_COLUMNS", "RESULT_COLUMNS", "download_file", "parse_results", "read_results"]
+__all__ = ["EMBEDDING_COLUMNS", "RESULT_COLUMNS", "parse_results", "read_results"]

@@ -34,11 +34,9 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
@@ -47,10 +45,7 @@ from . import _frame as _results_frame
 from . import _lines as _parse
 from . import _schema as _results_schema
 
-if TYPE_CHECKING:  # pragma: no cover - the SDK is only needed for its type here
-    import openai
-
-__all__ = ["EMBEDDING_COLUMNS", "RESULT_COLUMNS", "download_file", "parse_results", "read_results"]
+__all__ = ["EMBEDDING_COLUMNS", "RESULT_COLUMNS", "parse_results", "read_results"]
 
 log = logging.getLogger(__name__)
 
@@ -82,50 +77,6 @@ EMBEDDING_COLUMNS: tuple[str, ...] = (
 )
 
 PathLike = str | os.PathLike[str]
-
-
-def download_file(client: openai.OpenAI, file_id: str, dest: PathLike) -> Path:
-    """Stream a file's content from the gateway to ``dest``, atomically; skip if ``dest`` exists.
-
-    The body goes to a temporary file next to ``dest`` and is renamed into place only when
-    complete, so a dropped connection never leaves a truncated file that a later call would
-    trust. Memory use is one chunk, whatever the file size (``files.content()`` would load it all).
-
-    Parameters
-    ----------
-    client
-        An ``openai.OpenAI`` client carrying the provider headers.
-    file_id
-        The gateway's file id (a batch's ``output_file_id`` or ``error_file_id``).
-    dest
-        Where the file goes. Its folder is created if needed.
-
-    Returns
-    -------
-    Path
-        ``dest``.
-
-    Examples
-    --------
-    >>> path = download_file(client, batch.output_file_id, "out.jsonl")  # doctest: +SKIP
-    >>> read_results(path)  # doctest: +SKIP
-    """
-    dest = Path(dest)
-    if dest.exists():  # downloaded before: files are immutable once written, never fetch twice
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh, client.files.with_streaming_response.content(file_id) as response:
-            for chunk in response.iter_bytes(2**20):
-                fh.write(chunk)
-            fh.flush()
-            os.fsync(fh.fileno())  # the rename below must never publish data still in the page cache only
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dest
 
 
 #: Whether files may be read by the pyarrow fast path (tests switch it off to cover the other path).

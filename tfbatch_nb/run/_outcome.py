@@ -16,6 +16,7 @@ import pandas as pd
 from ..errors import BatchInputError, TfBatchError
 from ..results import _read as _results
 from ..ui._snapshot import PartSnapshot
+from ._download import download_file
 from ._poll import call_with_retry
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def part_ids(batch: Batch, index: int) -> list[str] | None:
 
 def _download(batch: Batch, file_id: str, dest: Path) -> Path:
     client = batch._gw.client
-    return call_with_retry(lambda: _results.download_file(client, file_id, dest), what="download",
+    return call_with_retry(lambda: download_file(client, file_id, dest), what="download",
                            on_error=batch._note_error)  # fmt: skip
 
 
