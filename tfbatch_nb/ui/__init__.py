@@ -28,10 +28,10 @@ from ._snapshot import (
 
 __all__ = [
     "PENDING",
-    "STATUSES",
-    "TERMINAL",
     "PartSnapshot",
+    "STATUSES",
     "Snapshot",
+    "TERMINAL",
     "combine_status",
     "make_snapshot",
     "part_from_batch",
