@@ -14,6 +14,7 @@ Examples
 from __future__ import annotations
 
 from ._display import render_html, render_text
+from ._preview import request_text
 from ._snapshot import (
     PENDING,
     STATUSES,
@@ -38,4 +39,5 @@ __all__ = [
     "part_from_row",
     "render_html",
     "render_text",
+    "request_text",
 ]
