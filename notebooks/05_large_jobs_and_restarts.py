@@ -1,0 +1,200 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     notebook_metadata_filter: -jupytext.text_representation.jupytext_version
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Large jobs and restarts
+#
+# Big batches take hours, and a notebook kernel rarely lives that long. This notebook shows how
+# `tfbatch_nb` keeps a large job safe:
+#
+# * **sharding**: input over a provider's limits is split into parts, one provider batch each,
+#   still handled as **one job**;
+# * the **journal** (`.tfbatch/`): every submission is recorded before anything is paid, so a
+#   job can be found again after a kernel restart, and re-running a cell never pays twice;
+# * **reading result files** you downloaded yourself;
+# * the **forwarder**: the local gateway turning any real-time endpoint into a batch service.
+
+# %%
+import tempfile
+from pathlib import Path
+
+import tfbatch_nb as tfb
+from tfbatch_nb.datasets import load_reviews
+from tfbatch_nb.gateway import LocalGateway
+
+df = load_reviews()  # all 200 reviews
+
+# %% [markdown]
+# ## Sharding
+#
+# One batch file may hold at most 50,000 lines / 200 MB (OpenAI's limits; other providers
+# differ). `build_requests` splits bigger inputs into **parts** within `max_lines` and
+# `max_bytes`. Here a tiny `max_lines=80` makes 200 rows into three parts, to see it happen.
+# (The lines live in a spool file on disk, not in memory, so millions of rows are fine.)
+
+# %%
+reqs = tfb.build_requests(
+    df, model="openai-main/gpt-4o-mini",
+    prompt="Label the sentiment of this review: {text}",
+    id_column="review_id", max_tokens=5, max_lines=80,
+)
+reqs.parts
+
+# %% [markdown]
+# ## Estimate before submitting
+#
+# The estimate counts characters (about 4 per token) and uses the model's list price with the
+# batch discount: rough, but enough to catch a job that would cost 100 times what you expected.
+
+# %%
+reqs.estimate()
+
+# %% [markdown]
+# ## One job over the parts
+#
+# `submit` uploads each part and creates one provider batch per part. The returned `Batch` is
+# the whole job: one id, one status, one results frame; `batch.ids` are the provider batches.
+#
+# This notebook keeps its journal in a folder of its own (`journal=`; the default is
+# `.tfbatch/`), so the journal listings below show only its jobs.
+
+# %%
+journal = Path(".tfbatch") / "05-large-jobs"
+gw = tfb.connect(journal=journal, gateway_options={"speed": 2.0})
+batch = gw.submit(reqs, name="all-reviews")
+print(len(batch.ids), "provider batches in one job")
+
+# %% tags=["nbval-ignore-output"]
+batch
+
+# %% [markdown]
+# ## A kernel restart
+#
+# Suppose the kernel restarts now, while the job runs: every Python object is gone. We play it
+# honestly in this notebook: close the connection (which stops the local gateway, as a restart
+# would) and delete the objects. Only two things survive, as they would after a real restart:
+# the **journal** folder, and the **gateway** side (a real gateway keeps running; the local one
+# keeps its batches in the journal's `local-gateway/` folder and resumes them when it starts).
+
+# %%
+gw.close()
+del gw, batch
+
+# %% [markdown]
+# After the restart: connect again and `attach` the job by name (or by its `job_...` id or a
+# provider batch id). Nothing is uploaded or submitted again; the job is rebuilt from the
+# journal and polled where it is.
+
+# %%
+gw = tfb.connect(journal=journal, gateway_options={"speed": 2.0})
+batch = gw.attach("all-reviews")
+batch.wait()
+
+# %%
+res = batch.results()
+res[["status", "content", "total_tokens"]].head()
+
+# %% [markdown]
+# ## The journal
+#
+# `gw.batches()` lists every job of this gateway, newest first (the retries of
+# `03_failures_and_retries` would show up here too, with their `parent_job`):
+
+# %%
+gw.batches()[["name", "status", "total", "completed", "failed", "model"]]
+
+# %% [markdown]
+# On disk, each job keeps its request parts (so `retry_failed()` works after a restart), the
+# provider batch ids, and the downloaded result files, so results are downloaded only once.
+# The journal holds **no API key** and is created readable by you only.
+
+# %%
+sorted(p.name for p in (journal / "jobs" / batch.id).iterdir())
+
+# %% [markdown]
+# ## Re-running a cell never pays twice
+#
+# Run the submit cell again (or the whole notebook): the journal knows these exact requests
+# (by a hash of their bytes), so the same job comes back instead of a second, paid one.
+
+# %%
+again = gw.submit(reqs, name="all-reviews")
+print(again.id == batch.id, again.status, again.counts)
+
+# %% [markdown]
+# ## Result files you already have
+#
+# If you downloaded a batch's output yourself (from a console, another tool, a colleague),
+# `read_results` turns the files into the same results frame. Here we download the three
+# output files with the `openai` client of the connection:
+
+# %%
+folder = Path(tempfile.mkdtemp())
+files = []
+for part in batch.snapshot().parts:
+    path = folder / f"output-{part.index}.jsonl"
+    gw.client.files.content(part.output_file_id).write_to_file(path)
+    files.append(path)
+print([p.name for p in files])
+
+# %% [markdown]
+# With `requests=` the frame has exactly one row per request, in input order (a request that is
+# in no file would be a `missing` row):
+
+# %%
+downloaded = tfb.read_results(files, requests=reqs)
+print(len(downloaded), downloaded.equals(res))
+downloaded["status"].value_counts()
+
+# %%
+gw.close()
+
+
+# %% [markdown]
+# ## The forwarder: any real-time endpoint as a batch service
+#
+# Many model servers (Ollama, vLLM, a gateway's chat endpoint) answer one request at a time
+# and have no Batch API. With `forward_to=` the local gateway runs each batch line against such
+# an endpoint, with bounded concurrency and retries, so the same notebook code works on them.
+#
+# Here a second local gateway plays the real-time model server; its answers are marked, so we
+# can see that they really came through it.
+
+# %%
+def model(endpoint, body):  # the model server's "model": marks its answers
+    text = body["messages"][-1]["content"].lower()
+    return "model server says: " + ("negative" if "broke" in text or "disappoint" in text else "not negative")
+
+model_server = LocalGateway(speed="max", responder=model).start()  # e.g. http://localhost:11434/v1
+
+fw = tfb.connect(journal=tempfile.mkdtemp(), gateway_options={  # a separate service: its own journal
+    "speed": 4.0,
+    "forward_to": model_server.url,
+    "forward_api_key": model_server.api_key,
+})
+small = tfb.build_requests(
+    df.head(10), model="openai-main/gpt-4o-mini",
+    prompt="Label the sentiment of this review: {text}",
+    id_column="review_id", max_tokens=5,
+)
+forwarded = fw.submit(small, name="forwarded-reviews")
+forwarded.wait()
+
+# %%
+forwarded.results()[["status", "content", "total_tokens"]].head(3)
+
+# %%
+fw.close()
+model_server.stop()
