@@ -48,6 +48,7 @@ df = load_reviews(20)
 # %%
 local = LocalGateway(speed=4.0).start()
 
+
 def connect(provider):
     return tfb.connect(local.url, api_key=local.api_key, provider=provider)
 
@@ -68,7 +69,9 @@ def connect(provider):
 setups = [
     providers.OpenAI("openai-main"),
     providers.AzureOpenAI("azure-main", api_version="2024-10-21"),
-    providers.VertexAI("google-main", bucket="my-gcs-bucket", region="europe-west4", model="gemini-2.0-flash"),
+    providers.VertexAI(
+        "google-main", bucket="my-gcs-bucket", region="europe-west4", model="gemini-2.0-flash"
+    ),
     providers.Bedrock("bedrock-main", s3_bucket="my-s3-bucket", model="anthropic.claude-3-haiku"),
 ]
 for p in setups:
@@ -82,8 +85,9 @@ for p in setups:
 
 # %%
 gw = connect(providers.OpenAI("openai-main"))
-reqs = tfb.build_requests(df, model="openai-main/gpt-4o-mini", prompt="Sentiment of: {text}",
-                          id_column="review_id", max_tokens=5)
+reqs = tfb.build_requests(
+    df, model="openai-main/gpt-4o-mini", prompt="Sentiment of: {text}", id_column="review_id", max_tokens=5
+)
 gw.submit(reqs, name="openai-reviews").wait()
 
 # %% [markdown]
@@ -96,8 +100,9 @@ gw.submit(reqs, name="openai-reviews").wait()
 
 # %%
 gw = connect("azure-main")  # a plain name: only x-tfy-provider-name is sent
-reqs = tfb.build_requests(df, model="azure-main/gpt-4o-mini", prompt="Sentiment of: {text}",
-                          id_column="review_id", max_tokens=5)
+reqs = tfb.build_requests(
+    df, model="azure-main/gpt-4o-mini", prompt="Sentiment of: {text}", id_column="review_id", max_tokens=5
+)
 try:
     gw.submit(reqs, name="azure-reviews")
 except openai.BadRequestError as err:
@@ -120,13 +125,16 @@ gw.submit(reqs, name="azure-reviews").wait()
 # `BatchRequests.from_jsonl` accepts a hand-written file without them when the provider is Vertex.
 
 # %%
-vertex = providers.VertexAI("google-main", bucket="my-gcs-bucket", region="europe-west4",
-                            model="gemini-2.0-flash")
+vertex = providers.VertexAI(
+    "google-main", bucket="my-gcs-bucket", region="europe-west4", model="gemini-2.0-flash"
+)
 path = Path(tempfile.mkdtemp()) / "vertex_requests.jsonl"
 with open(path, "w") as f:  # a minimal file: custom_id + messages only
     for row in df.itertuples():
-        line = {"custom_id": row.review_id, "body": {"messages": [
-            {"role": "user", "content": f"Sentiment of: {row.text}"}], "max_tokens": 5}}
+        line = {
+            "custom_id": row.review_id,
+            "body": {"messages": [{"role": "user", "content": f"Sentiment of: {row.text}"}], "max_tokens": 5},
+        }
         f.write(json.dumps(line) + "\n")
 print(path.read_text().splitlines()[0])
 
@@ -155,15 +163,27 @@ except tfb.BatchInputError as err:
 # %%
 bedrock = providers.Bedrock("bedrock-main", s3_bucket="my-s3-bucket", model="anthropic.claude-3-haiku")
 try:
-    tfb.build_requests(df, model="bedrock-main/claude-3-haiku", prompt="Sentiment of: {text}",
-                       id_column="review_id", max_tokens=5, provider=bedrock)
+    tfb.build_requests(
+        df,
+        model="bedrock-main/claude-3-haiku",
+        prompt="Sentiment of: {text}",
+        id_column="review_id",
+        max_tokens=5,
+        provider=bedrock,
+    )
 except tfb.BatchInputError as err:
     print(err)
 
 # %%
 all_reviews = load_reviews()  # 200 rows
-breqs = tfb.build_requests(all_reviews, model="bedrock-main/claude-3-haiku", prompt="Sentiment of: {text}",
-                           id_column="review_id", max_tokens=5, provider=bedrock)
+breqs = tfb.build_requests(
+    all_reviews,
+    model="bedrock-main/claude-3-haiku",
+    prompt="Sentiment of: {text}",
+    id_column="review_id",
+    max_tokens=5,
+    provider=bedrock,
+)
 gw = connect(bedrock)
 gw.submit(breqs, name="bedrock-reviews").wait()
 
@@ -177,8 +197,9 @@ gw.submit(breqs, name="bedrock-reviews").wait()
 
 # %%
 gw = connect("openai-main")
-bad = tfb.build_requests(df, model="my-virtual-model", prompt="Sentiment of: {text}",
-                         id_column="review_id", max_tokens=5)
+bad = tfb.build_requests(
+    df, model="my-virtual-model", prompt="Sentiment of: {text}", id_column="review_id", max_tokens=5
+)
 failed = gw.submit(bad, name="virtual-model").wait()
 failed
 
@@ -215,7 +236,7 @@ except tfb.BatchFailedError as err:
 # | `cancelled` | stopped; done lines are kept | yes |
 
 # %%
-from tfbatch_nb.status import TERMINAL
+from tfbatch_nb.ui import TERMINAL
 
 sorted(TERMINAL)
 
@@ -225,7 +246,7 @@ sorted(TERMINAL)
 # %%
 for p in setups:
     jobs = connect(p).batches()
-    print(f"{p.name:13}", list(zip(jobs["name"], jobs["status"])))
+    print(f"{p.name:13}", list(zip(jobs["name"], jobs["status"], strict=True)))
 
 # %%
 local.stop()

@@ -56,9 +56,11 @@ journal = tempfile.mkdtemp(prefix="tfbatch-03-")
 # %%
 gw = tfb.connect(journal=journal, gateway_options={"speed": 4.0, "faults": ["line_error=0.2"]})
 reqs = tfb.build_requests(
-    df, model="openai-main/gpt-4o-mini",
+    df,
+    model="openai-main/gpt-4o-mini",
     prompt="What is the sentiment of this review? {text}",
-    id_column="review_id", max_tokens=5,
+    id_column="review_id",
+    max_tokens=5,
 )
 batch = gw.submit(reqs, name="flaky-reviews")
 batch.wait()
@@ -125,9 +127,11 @@ gw.close()
 # %%
 gw = tfb.connect(journal=journal, gateway_options={"speed": 4.0, "faults": ["expire=0.5#1"]})
 reqs = tfb.build_requests(
-    df, model="openai-main/gpt-4o-mini",
+    df,
+    model="openai-main/gpt-4o-mini",
     prompt="In one word, how does this customer feel? {text}",
-    id_column="review_id", max_tokens=5,
+    id_column="review_id",
+    max_tokens=5,
 )
 late = gw.submit(reqs, name="late-reviews")
 late.wait()
@@ -163,9 +167,11 @@ late.results()["status"].value_counts()
 # %%
 all_reviews = load_reviews()
 reqs = tfb.build_requests(
-    all_reviews, model="openai-main/gpt-4o-mini",
+    all_reviews,
+    model="openai-main/gpt-4o-mini",
     prompt="Summarise this review in three words: {text}",
-    id_column="review_id", max_tokens=10,
+    id_column="review_id",
+    max_tokens=10,
 )
 big = gw.submit(reqs, name="too-big")
 while (snap := big.refresh()).completed < 10 and not snap.terminal:
@@ -190,7 +196,7 @@ print(len(res) == len(all_reviews), sorted(res.status.unique()))
 
 # %%
 jobs = gw.batches()
-jobs["retry_of"] = jobs["parent_job"].map(dict(zip(jobs["job_id"], jobs["name"])))
+jobs["retry_of"] = jobs["parent_job"].map(dict(zip(jobs["job_id"], jobs["name"], strict=True)))
 jobs[["name", "status", "total", "retry_of"]]
 
 # %%

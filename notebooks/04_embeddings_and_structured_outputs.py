@@ -55,21 +55,28 @@ CUES = {
     "hedging": {"but", "although", "fine", "decent", "nothing"},
 }
 
+
 def features(text):
     words = re.findall(r"[a-z]+", text.lower())
     return [sum(w in CUES[k] for w in words) for k in CUES] + [len(words) / 10]
+
 
 def stand_in(endpoint, body):
     if endpoint.endswith("/embeddings"):
         texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
         data = [{"object": "embedding", "index": i, "embedding": features(t)} for i, t in enumerate(texts)]
         n = sum(len(t) // 4 for t in texts)
-        return {"object": "list", "data": data, "model": body["model"],
-                "usage": {"prompt_tokens": n, "total_tokens": n}}
+        return {
+            "object": "list",
+            "data": data,
+            "model": body["model"],
+            "usage": {"prompt_tokens": n, "total_tokens": n},
+        }
     pos, neg, hedge, _ = features(body["messages"][-1]["content"])
     sentiment = "neutral" if hedge or pos == neg else ("positive" if pos > neg else "negative")
-    return json.dumps({"sentiment": sentiment, "confidence": round(max(pos, neg, hedge) / 3, 2),
-                       "cues": pos + neg + hedge})
+    return json.dumps(
+        {"sentiment": sentiment, "confidence": round(max(pos, neg, hedge) / 3, 2), "cues": pos + neg + hedge}
+    )
 
 
 # %% [markdown]
@@ -87,8 +94,9 @@ gw = tfb.connect(journal=".tfbatch/04-embeddings", gateway_options={"speed": 4.0
 # has an `embedding` column (one list of floats per row) instead of `content`.
 
 # %%
-ereqs = tfb.build_requests(df, model="openai-main/text-embedding-3-small", input="text",
-                           id_column="review_id")
+ereqs = tfb.build_requests(
+    df, model="openai-main/text-embedding-3-small", input="text", id_column="review_id"
+)
 emb = gw.submit(ereqs, name="review-vectors").wait()
 vectors = emb.results(join=df)
 vectors[["review_id", "label", "embedding"]].head()
@@ -121,14 +129,21 @@ plt.show()
 # Pass a pydantic model as `response_format`: each request asks for JSON matching its schema
 # (strict `json_schema`), and `results()` parses every answer into the `parsed` column (a dict).
 
+
 # %%
 class Verdict(BaseModel):
     sentiment: Literal["positive", "negative", "neutral"]
     confidence: float
     cues: int
 
-sreqs = tfb.build_requests(df, model="openai-main/gpt-4o-mini", prompt="Judge this review: {text}",
-                           id_column="review_id", response_format=Verdict)
+
+sreqs = tfb.build_requests(
+    df,
+    model="openai-main/gpt-4o-mini",
+    prompt="Judge this review: {text}",
+    id_column="review_id",
+    response_format=Verdict,
+)
 sreqs.response_schema["required"]
 
 # %%

@@ -46,9 +46,12 @@ df = load_reviews()  # all 200 reviews
 
 # %%
 reqs = tfb.build_requests(
-    df, model="openai-main/gpt-4o-mini",
+    df,
+    model="openai-main/gpt-4o-mini",
     prompt="Label the sentiment of this review: {text}",
-    id_column="review_id", max_tokens=5, max_lines=80,
+    id_column="review_id",
+    max_tokens=5,
+    max_lines=80,
 )
 reqs.parts
 
@@ -172,22 +175,29 @@ gw.close()
 # Here a second local gateway plays the real-time model server; its answers are marked, so we
 # can see that they really came through it.
 
+
 # %%
 def model(endpoint, body):  # the model server's "model": marks its answers
     text = body["messages"][-1]["content"].lower()
     return "model server says: " + ("negative" if "broke" in text or "disappoint" in text else "not negative")
 
+
 model_server = LocalGateway(speed="max", responder=model).start()  # e.g. http://localhost:11434/v1
 
-fw = tfb.connect(journal=tempfile.mkdtemp(), gateway_options={  # a separate service: its own journal
-    "speed": 4.0,
-    "forward_to": model_server.url,
-    "forward_api_key": model_server.api_key,
-})
+fw = tfb.connect(
+    journal=tempfile.mkdtemp(),
+    gateway_options={  # a separate service: its own journal
+        "speed": 4.0,
+        "forward_to": model_server.url,
+        "forward_api_key": model_server.api_key,
+    },
+)
 small = tfb.build_requests(
-    df.head(10), model="openai-main/gpt-4o-mini",
+    df.head(10),
+    model="openai-main/gpt-4o-mini",
     prompt="Label the sentiment of this review: {text}",
-    id_column="review_id", max_tokens=5,
+    id_column="review_id",
+    max_tokens=5,
 )
 forwarded = fw.submit(small, name="forwarded-reviews")
 forwarded.wait()
