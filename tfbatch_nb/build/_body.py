@@ -7,8 +7,8 @@ from typing import Any
 
 import orjson
 
-from ._jsonl import dumps, find_non_finite
 from ..errors import BatchInputError
+from ._jsonl import dumps, find_non_finite
 
 __all__ = [
     "BUILD_ENDPOINTS",

@@ -17,10 +17,10 @@ import orjson
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 
+from ..errors import BatchInputError
 from . import _arrow as _arrow_lines
 from ._body import MAX_TOKEN_PARAMS
 from ._jsonl import IntArray, LineTemplate, Spool, dumps, escape_strings, join_ids, raise_rows
-from ..errors import BatchInputError
 
 __all__ = ["BuildSpec", "encode_frames"]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from ..ui._preview import request_text
+from ..ui import request_text
 
 __all__ = ["BATCH_DISCOUNT", "CHARS_PER_TOKEN", "PRICES", "Estimate", "estimate_lines", "match_price"]
 

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from ..errors import BatchInputError
 from ._body import ENDPOINTS, schema_from_body
 from ._encode import MAX_EMBEDDING_INPUTS
 from ._jsonl import Spool, escape_strings, join_ids
-from ..errors import BatchInputError
 
 __all__ = ["Loaded", "load_lines"]
 

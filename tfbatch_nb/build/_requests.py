@@ -17,6 +17,7 @@ Examples
 
 from __future__ import annotations
 
+import itertools
 import os
 import tempfile
 import warnings
@@ -27,7 +28,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..ui import _preview as _show
+from ..errors import BatchInputError
+from ..providers import Provider, resolve
+from ..ui import RequestsPreview, format_bytes, preview_frame, preview_html, preview_text
 from ._body import (
     BUILD_ENDPOINTS,
     ENDPOINTS,
@@ -39,8 +42,6 @@ from ._body import (
 from ._encode import MAX_EMBEDDING_INPUTS, BuildSpec, encode_frames, find_duplicates
 from ._jsonl import Spool, raise_rows
 from ._load import file_lines, load_lines
-from ..errors import BatchInputError
-from ..providers import Provider, resolve
 
 __all__ = ["BatchRequests", "RequestPart", "build_requests"]
 
@@ -66,9 +67,9 @@ class RequestPart:
     (2, 2)
     """
 
-    def __init__(self, owner: BatchRequests, index: int, first: int, last: int) -> None:
-        # No reference back to the owner: without a cycle, dropping a job frees its lines at once.
-        self._spool = owner._spool
+    def __init__(self, spool: Spool, index: int, first: int, last: int) -> None:
+        # No reference back to the job: without a cycle, dropping a job frees its lines at once.
+        self._spool = spool
         self.index, self._first, self._last = index, first, last
         self._start, self._end = self._spool.start_of(first), self._spool.start_of(last)
         self.n_lines = last - first
@@ -97,12 +98,26 @@ class RequestPart:
         name = f"part-{self.index + 1:03d}.jsonl"
         return self._spool.open(self._start, self._end, name)
 
+    def copy_to(self, fd: int) -> None:
+        """Write this part's JSONL into an open file descriptor (in the kernel when the lines are on disk).
+
+        Examples
+        --------
+        >>> import os, pandas as pd, tempfile
+        >>> part = build_requests(pd.DataFrame({"t": ["a"]}), model="m", prompt="{t}").parts[0]
+        >>> fd, path = tempfile.mkstemp()
+        >>> part.copy_to(fd); os.close(fd)
+        >>> os.path.getsize(path) == part.nbytes
+        True
+        """
+        self._spool.copy_to(fd, self._start, self._end)
+
     def read_bytes(self) -> bytes:
         """This part's JSONL as bytes (for small parts; prefer :meth:`open` for big ones)."""
         return b"".join(self._spool.iter_blocks(self._start, self._end))
 
     def __repr__(self) -> str:
-        return f"<RequestPart {self.index}: {self.n_lines} lines, {_show.size(self.nbytes)}>"
+        return f"<RequestPart {self.index}: {self.n_lines} lines, {format_bytes(self.nbytes)}>"
 
 
 class BatchRequests:
@@ -144,7 +159,7 @@ class BatchRequests:
         self.max_lines, self.max_bytes = max_lines, max_bytes
         self.warnings: tuple[str, ...] = tuple(warnings)
         self.nbytes = spool.nbytes
-        self.parts = [RequestPart(self, i, a, b) for i, (a, b) in enumerate(self._split())]
+        self.parts = [RequestPart(spool, i, a, b) for i, (a, b) in enumerate(self._split())]
         if provider is not None:
             for part in self.parts:
                 if part.n_lines < provider.min_records:
@@ -254,7 +269,7 @@ class BatchRequests:
           custom_id     prompt  bytes
         0         0  Say hello    135
         """
-        return _show.preview(self._spool.iter_lines(), n)
+        return preview_frame(self._spool.iter_lines(), n)
 
     def estimate(self) -> Any:
         """Approximate prompt tokens (chars/4) and cost with the 50% batch discount; see :mod:`~tfbatch_nb.estimate`.
@@ -295,7 +310,7 @@ class BatchRequests:
                 fd, tmp = tempfile.mkstemp(prefix=f".{name.name}.", suffix=".tmp", dir=name.parent)
                 temps.append(tmp)
                 try:
-                    self._spool.copy_to(fd, part._start, part._end)
+                    part.copy_to(fd)
                 finally:
                     os.close(fd)
             # Rename only after every part is complete, so a failure leaves no half-written set.
@@ -337,11 +352,21 @@ class BatchRequests:
                    response_schema=loaded.schema, max_lines=max_lines, max_bytes=max_bytes,
                    id_column=id_column)  # fmt: skip
 
+    def _preview(self) -> RequestsPreview:
+        prov = self.provider
+        return RequestsPreview(
+            rows=len(self), parts=len(self.parts), max_lines=self.max_lines, max_bytes=self.max_bytes,
+            nbytes=self.nbytes, endpoint=self.endpoint, model=self.model,
+            provider=f"{prov.name} ({prov.kind})" if prov is not None else None,
+            structured=self.response_schema is not None, sha256=self.sha256,
+            first_lines=tuple(itertools.islice(self.iter_lines(), 3)), warnings=self.warnings,
+        )  # fmt: skip
+
     def __repr__(self) -> str:
-        return _show.text(self)
+        return preview_text(self._preview())
 
     def _repr_html_(self) -> str:
-        return _show.html(self)
+        return preview_html(self._preview())
 
 
 def build_requests(

@@ -14,7 +14,7 @@ Examples
 from __future__ import annotations
 
 from ._display import render_html, render_text
-from ._preview import request_text
+from ._preview import RequestsPreview, format_bytes, preview_frame, preview_html, preview_text, request_text
 from ._snapshot import (
     PENDING,
     STATUSES,
@@ -30,13 +30,18 @@ from ._snapshot import (
 __all__ = [
     "PENDING",
     "PartSnapshot",
+    "RequestsPreview",
     "STATUSES",
     "Snapshot",
     "TERMINAL",
     "combine_status",
+    "format_bytes",
     "make_snapshot",
     "part_from_batch",
     "part_from_row",
+    "preview_frame",
+    "preview_html",
+    "preview_text",
     "render_html",
     "render_text",
     "request_text",
