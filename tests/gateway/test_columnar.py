@@ -13,9 +13,11 @@ import orjson
 import pytest
 from gateway_helpers import CHAT, MODEL, chat_line, jsonl, make_client, read_lines, run, submit, wait
 
-from tfbatch_nb.gateway import LocalGateway, columnar, responders
-from tfbatch_nb.gateway.faults import FaultSet
-from tfbatch_nb.gateway.lines import LineAnswerer
+from tfbatch_nb.gateway import LocalGateway
+from tfbatch_nb.gateway._columnar import NotPlain, PlainFile
+from tfbatch_nb.gateway._faults import FaultSet
+from tfbatch_nb.gateway._lines import LineAnswerer
+from tfbatch_nb.gateway._simulator import simulate
 
 TEXTS = [
     "I love it, works great",
@@ -73,7 +75,7 @@ def _mask_created(data: bytes) -> bytes:
 
 def _per_line(lines: list[bytes], stamp: str) -> tuple[bytes, int, int]:
     answer = LineAnswerer(
-        responders.simulated,
+        simulate,
         FaultSet(),
         endpoint=CHAT,
         batch_id=f"batch_{stamp}",
@@ -90,7 +92,7 @@ def _per_line(lines: list[bytes], stamp: str) -> tuple[bytes, int, int]:
 
 
 def _columnar(path: Path, stamp: str, size: int) -> tuple[bytes, int, int]:
-    plain = columnar.PlainFile.open(path, endpoint=CHAT, max_lines=50_000)
+    plain = PlainFile.open(path, endpoint=CHAT, max_lines=50_000)
     assert plain is not None
     blocks = list(plain.answers(stamp=stamp, size=size))
     assert sum(b[1] for b in blocks) == plain.rows
@@ -166,20 +168,20 @@ def test_irregular_files_are_not_plain(tmp_path: Path, name: str) -> None:
     path = tmp_path / "in.jsonl"
     lines = [chat_line(f"pad{i}") for i in range(5)] + IRREGULAR[name]  # the odd line comes later
     path.write_bytes(jsonl(lines))
-    plain = columnar.PlainFile.open(path, endpoint=CHAT, max_lines=50_000)
+    plain = PlainFile.open(path, endpoint=CHAT, max_lines=50_000)
     if plain is not None:
-        with pytest.raises(columnar.NotPlain):
+        with pytest.raises(NotPlain):
             list(plain.answers(stamp="abc", size=2))
 
 
 def test_open_refuses_other_endpoints_and_long_files(tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
     path.write_bytes(jsonl([chat_line(i) for i in range(3)]))
-    assert columnar.PlainFile.open(path, endpoint="/v1/embeddings", max_lines=10) is None
-    assert columnar.PlainFile.open(path, endpoint=CHAT, max_lines=2) is None
-    assert columnar.PlainFile.open(path, endpoint=CHAT, max_lines=3) is not None
+    assert PlainFile.open(path, endpoint="/v1/embeddings", max_lines=10) is None
+    assert PlainFile.open(path, endpoint=CHAT, max_lines=2) is None
+    assert PlainFile.open(path, endpoint=CHAT, max_lines=3) is not None
     path.write_bytes(jsonl([chat_line(i, temperature=0) for i in range(3)]))  # known from line 1
-    assert columnar.PlainFile.open(path, endpoint=CHAT, max_lines=3) is None
+    assert PlainFile.open(path, endpoint=CHAT, max_lines=3) is None
 
 
 def _gateway_records(
@@ -187,7 +189,7 @@ def _gateway_records(
 ) -> tuple[Any, list[Any], list[Any]]:
     with monkeypatch.context() as m:
         if not plain:  # the per-line path: no file is plain
-            m.setattr(columnar.PlainFile, "open", classmethod(lambda cls, *a, **k: None))
+            m.setattr(PlainFile, "open", classmethod(lambda cls, *a, **k: None))
         with LocalGateway(speed="max") as gw:
             client = make_client(gw)
             batch = run(client, lines)
@@ -240,15 +242,15 @@ def test_gateway_falls_back_midway_with_the_same_outcome(monkeypatch: pytest.Mon
 
 def test_columnar_batch_can_be_cancelled(monkeypatch: pytest.MonkeyPatch) -> None:
     started = threading.Event()
-    real = columnar.PlainFile._block
+    real = PlainFile._block
 
-    def slow_block(self: columnar.PlainFile, *args: Any) -> Any:
+    def slow_block(self: PlainFile, *args: Any) -> Any:
         started.set()
         time.sleep(0.05)
         return real(self, *args)
 
-    monkeypatch.setattr(columnar.PlainFile, "_block", slow_block)
-    monkeypatch.setattr("tfbatch_nb.gateway.runner._PLAIN_BLOCK", 100)
+    monkeypatch.setattr(PlainFile, "_block", slow_block)
+    monkeypatch.setattr("tfbatch_nb.gateway._runner._PLAIN_BLOCK", 100)
     with LocalGateway(speed="max") as gw:
         client = make_client(gw)
         batch = submit(client, [chat_line(i) for i in range(3000)])

@@ -9,7 +9,7 @@ import orjson
 from gateway_helpers import chat_line, make_client, read_lines, run
 
 from tfbatch_nb.gateway import LocalGateway
-from tfbatch_nb.gateway.answers import sentiment
+from tfbatch_nb.gateway._simulator import sentiment
 
 MIXED = ["I love it, works great", "Awful; broken.", "it's fine", "GOOD but slow", "naïve café: great"]
 

@@ -7,9 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from tfbatch_nb.gateway.fastchat import chat_bytes
-from tfbatch_nb.gateway.lines import usage_of
-from tfbatch_nb.gateway.simulator import chat_completion
+from tfbatch_nb.gateway._lines import usage_of
+from tfbatch_nb.gateway._simulator import chat_bytes, chat_completion
 
 SYSTEM = {"role": "system", "content": "Classify the SENTIMENT."}
 BODIES: list[dict[str, Any]] = [

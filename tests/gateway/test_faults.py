@@ -7,7 +7,7 @@ import pytest
 from gateway_helpers import CHAT, chat_line, make_client, run, upload, wait
 
 from tfbatch_nb.gateway import Fault, LocalGateway, parse_fault
-from tfbatch_nb.gateway.faults import FaultSet
+from tfbatch_nb.gateway._faults import FaultSet
 
 
 def test_parse_fault_specs() -> None:

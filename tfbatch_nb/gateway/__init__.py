@@ -1,24 +1,38 @@
 """The local gateway: an OpenAI-compatible Files + Batches server with TrueFoundry's rules.
 
-Start it in a notebook (it runs in a background thread) and point the ``openai`` SDK at it::
+It runs in a background thread of the kernel; point the ``openai`` SDK at it:
 
-    from tfbatch_nb.gateway import LocalGateway
-    gw = LocalGateway().start()
-    client = openai.OpenAI(base_url=gw.url, api_key=gw.api_key,
-                           default_headers={"x-tfy-provider-name": "openai-main"})
+>>> import openai
+>>> with LocalGateway(speed="max") as gw:
+...     client = openai.OpenAI(base_url=gw.url, api_key=gw.api_key,
+...                            default_headers={"x-tfy-provider-name": "openai-main"})
+...     client.files.list().data
+[]
 
-Modules: :mod:`.server` (LocalGateway, serve), :mod:`.app` (routes), :mod:`.guard` (auth, faults at
-the HTTP level), :mod:`.store` (SQLite + files), :mod:`.runner` (batch state machine),
-:mod:`.validation` (input checks), :mod:`.responders` / :mod:`.simulator` / :mod:`.schema_gen`
-(who answers), :mod:`.faults`, :mod:`.catalog` (provider integrations and limits).
+Where things live (a request's way in, then a batch's):
+
+- ``_server``: :class:`LocalGateway` (uvicorn in a thread) and :func:`serve` (the CLI)
+- ``_guard``: bearer auth and injected HTTP faults, in front of every route
+- ``_app``: the routes (Files, Batches, realtime inference) and their 400s
+- ``_errors``: the one error, an HTTP status with an OpenAI error body (``ResponderError``)
+- ``_catalog``: provider integrations, catalog models and :class:`Limits`
+- ``_store``: SQLite objects and file contents on disk
+- ``_runner``: the batch state machine, one worker thread per batch; ``_pace``: its timing
+- ``_validation``: the checks of an input file, line by line
+- ``_lines``: one line in, one output record out, and the scratch files records go to
+- ``_responders``: who answers a line (:data:`Responder`, :class:`Forwarder`)
+- ``_simulator``: the default responder, a deterministic model; ``_json_schema``: its structured answers
+- ``_columnar``: the simulator's plain chat batches answered a block of lines at a time (pyarrow)
+- ``_faults``: :class:`Fault` specs and their seeded draws
 """
 
 from __future__ import annotations
 
-from .catalog import Limits
-from .faults import Fault, parse_fault
-from .responders import Forwarder, Responder, ResponderError
-from .server import LocalGateway, serve
+from ._catalog import Limits
+from ._errors import ResponderError
+from ._faults import Fault, parse_fault
+from ._responders import Forwarder, Responder
+from ._server import LocalGateway, serve
 
 __all__ = [
     "Fault",

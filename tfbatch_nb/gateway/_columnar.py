@@ -1,7 +1,7 @@
 """Plain chat batches answered a column at a time (the ``speed="max"`` fast path of the simulator).
 
-Even with the byte template of :mod:`.fastchat`, answering a 50,000-line batch one parsed line at
-a time cost ~20 us a line in Python: parsing, the checks, the request hash, the sentiment words.
+Even with the simulator's byte template (``chat_bytes``), answering a 50,000-line batch one
+parsed line at a time cost ~20 us a line in Python: parsing, the checks, the request hash, the sentiment words.
 Most batches have one shape (``custom_id``, ``method``, ``url`` and a ``body`` of ``model``,
 string ``messages`` and maybe ``max_tokens``), so here pyarrow's JSON reader (C++) parses blocks of
 lines against exactly that shape, the checks and the answers' pieces are computed on columns, and
@@ -38,11 +38,17 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.json as pj  # type: ignore[import-untyped]
 
-from .answers import _NEGATIVE, _POSITIVE, CHARS_PER_TOKEN, PREFIX, Answer, sentiment
-from .fastchat import _TEMPLATE, _finish
-from .lines import _OK
-
-__all__ = ["NotPlain", "PlainFile"]
+from ._lines import OK_RECORD
+from ._simulator import (
+    CHARS_PER_TOKEN,
+    CHAT_TEMPLATE,
+    NEGATIVE_WORDS,
+    POSITIVE_WORDS,
+    PREFIX,
+    Answer,
+    chat_content,
+    sentiment,
+)
 
 # The whole file is parsed at once: above this the per-line path streams it instead.
 MAX_BYTES = 64 * 2**20
@@ -59,10 +65,10 @@ _SCHEMA = pa.schema(
 # change the answer or its hash, so the file is not plain.
 _PARSE = pj.ParseOptions(explicit_schema=_SCHEMA, unexpected_field_behavior="error")
 
-# One output line: the record envelope of .lines around the response template of .fastchat.
+# One output line: the record envelope of ._lines around the response template of ._simulator.
 # Arguments: ids, custom_id (JSON), ids, chatcmpl hash, created, model (JSON), content (JSON),
 # finish_reason, prompt_tokens, completion_tokens, total_tokens.
-_ROW = _OK % (b'{"id":"batch_req_%s","custom_id":%s', b"%s", _TEMPLATE)
+_ROW = OK_RECORD % (b'{"id":"batch_req_%s","custom_id":%s', b"%s", CHAT_TEMPLATE)
 # Its text around the arguments, for joining with columns of them.
 _ROW_TEXT = [text.decode() for text in re.split(rb"%[sd]", _ROW)]
 
@@ -84,7 +90,7 @@ def _any_word(words: frozenset[bytes]) -> str:
     return f"(?:^|[^a-zA-Z'])(?i:{alternatives})(?:[^a-zA-Z']|$)"
 
 
-_POSITIVE_RE, _NEGATIVE_RE = _any_word(_POSITIVE), _any_word(_NEGATIVE)
+_POSITIVE_RE, _NEGATIVE_RE = _any_word(POSITIVE_WORDS), _any_word(NEGATIVE_WORDS)
 
 
 class NotPlain(Exception):
@@ -280,7 +286,7 @@ def _json_strings(arr: pa.Array, escapes: bool) -> pa.Array:
 
 
 def _sentiments(last: pa.StringArray, wanted: npt.NDArray[np.bool_]) -> npt.NDArray[np.int64]:
-    """:func:`.answers.sentiment` of each text where ``wanted``, as an index into ``_LABELS``.
+    """:func:`sentiment` of each text where ``wanted``, as an index into ``_LABELS``.
 
     Only the sign of the score is used, so a text with positive words and no negative ones is
     positive however many there are; two regex passes (RE2, no GIL) tell which kinds a text has,
@@ -378,7 +384,7 @@ def _answer_block(
     limit_at = pc.fill_null(limits.indices, len(limit_values) - 1).to_numpy()
     keys, which = np.unique(labels * len(limit_values) + limit_at, return_inverse=True)
     texts = [
-        _finish(f"{PREFIX} {_LABELS[k // len(limit_values)]}", limit_values[k % len(limit_values)])
+        chat_content(f"{PREFIX} {_LABELS[k // len(limit_values)]}", limit_values[k % len(limit_values)])
         for k in keys.tolist()
     ]
     which = which.astype(np.int64)
@@ -386,7 +392,7 @@ def _answer_block(
     for i in np.flatnonzero(~is_sentiment).tolist():
         seed = seeds[16 * i : 16 * i + 16]
         which[i] = len(texts)
-        texts.append(_finish(Answer("", last[i].as_py(), seed).text(0), mts[i]))
+        texts.append(chat_content(Answer("", last[i].as_py(), seed).text(0), mts[i]))
 
     # The record's text between its arguments, with the block's constants (created, model) and
     # the pieces decided by the answer text spliced in: fewer, longer parts to join per line.

@@ -1,4 +1,4 @@
-"""ASGI layer in front of the routes: bearer auth, injected HTTP faults, OpenAI-shaped errors.
+"""ASGI layer in front of the routes: bearer auth and injected HTTP faults.
 
 It sits outside FastAPI so that auth covers every path (also unknown ones) and so that a ``drop``
 fault can let the route do its work and then close the connection without an answer.
@@ -9,61 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import orjson
 from starlette.responses import Response
 
-if TYPE_CHECKING:
-    from .app import State
-
-_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "invalid_request_error",
-    409: "conflict_error",
-    422: "invalid_request_error",
-    429: "rate_limit_error",
-}
-
-
-class ApiError(Exception):
-    """An error answer: HTTP status plus the OpenAI error fields.
-
-    Examples
-    --------
-    >>> ApiError(404, "No such file").type
-    'invalid_request_error'
-    """
-
-    def __init__(
-        self,
-        status_code: int,
-        message: str,
-        *,
-        type: str | None = None,
-        code: str | None = None,
-        param: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-        self.type = type or _TYPES.get(
-            status_code, "server_error" if status_code >= 500 else "invalid_request_error"
-        )
-        self.code = code
-        self.param = param
-        self.headers = headers or {}
-
-
-def error_response(exc: ApiError) -> Response:
-    """The OpenAI-shaped JSON response for ``exc``."""
-    body = {"error": {"message": exc.message, "type": exc.type, "code": exc.code, "param": exc.param}}
-    return Response(
-        orjson.dumps(body), status_code=exc.status_code, media_type="application/json", headers=exc.headers
-    )
+from ._errors import ApiError
+from ._faults import FaultSet
 
 
 class _QuietDrop(logging.Filter):
@@ -84,15 +35,21 @@ class Guard:
     ----------
     app : ASGI app
         The FastAPI app.
-    state : State
-        Gives the api key, the faults and the pace.
+    api_key : str
+        The bearer token every request but ``/health`` must send.
+    faults : FaultSet
+        Where the HTTP-level faults (``http500``, ``http429``, ``drop``, ``slow``) are drawn.
+    fault_delay : float
+        Seconds a ``slow`` fault waits before the route runs.
     prefixes : tuple of str
         Base paths under which routes live (stripped to match fault routes).
     """
 
-    def __init__(self, app: Any, *, state: State, prefixes: tuple[str, ...]) -> None:
-        self.app, self.state, self.prefixes = app, state, prefixes
-        self._key = f"Bearer {state.api_key}".encode()
+    def __init__(
+        self, app: Any, *, api_key: str, faults: FaultSet, fault_delay: float, prefixes: tuple[str, ...]
+    ) -> None:
+        self.app, self.faults, self.fault_delay, self.prefixes = app, faults, fault_delay, prefixes
+        self._key = f"Bearer {api_key}".encode()
 
     def _route(self, path: str) -> str:
         for prefix in self.prefixes:
@@ -109,17 +66,17 @@ class Guard:
         if answer is not None:
             await answer(scope, receive, send)
             return
-        fault = self.state.faults.http(scope.get("method", "GET"), route)
+        fault = self.faults.http(scope.get("method", "GET"), route)
         if fault is None or fault.kind == "slow":
             if fault is not None:
-                await asyncio.sleep(self.state.fault_delay)
+                await asyncio.sleep(self.fault_delay)
             await self.app(scope, receive, send)
             return
         if fault.kind == "http500":
             exc = ApiError(
                 500, "The server had an error processing your request (injected fault).", type="server_error"
             )
-            await error_response(exc)(scope, receive, send)
+            await exc.response()(scope, receive, send)
             return
         if fault.kind == "http429":
             # retry-after-ms is read first by the openai SDK: clients retry after 0.1 s, tests stay fast
@@ -127,7 +84,7 @@ class Guard:
             exc = ApiError(
                 429, "Rate limit reached (injected fault).", code="rate_limit_exceeded", headers=headers
             )
-            await error_response(exc)(scope, receive, send)
+            await exc.response()(scope, receive, send)
             return
         # drop: do the work, send the status line and headers, then never the body. Uvicorn closes
         # the connection, and the client sees a broken response (a connection error it may retry).
@@ -153,4 +110,4 @@ class Guard:
             if auth
             else "Missing bearer token: send 'Authorization: Bearer <your api key>'."
         )
-        return error_response(ApiError(401, message, code="invalid_api_key"))
+        return ApiError(401, message, code="invalid_api_key").response()

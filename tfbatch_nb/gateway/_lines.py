@@ -15,10 +15,10 @@ from typing import Any
 
 import orjson
 
-from . import responders
-from .fastchat import chat_bytes
-from .faults import FaultSet
-from .simulator import ResponderError
+from ._errors import ApiError
+from ._faults import FaultSet
+from ._responders import Responder, respond
+from ._simulator import chat_bytes, simulate
 
 Obj = dict[str, Any]
 
@@ -31,7 +31,7 @@ _UNRUN = {
 }
 
 # A successful record around its head (id + custom_id), request id and serialised body.
-_OK = b'%s,"response":{"status_code":200,"request_id":"req_%s","body":%s},"error":null}\n'
+OK_RECORD = b'%s,"response":{"status_code":200,"request_id":"req_%s","body":%s},"error":null}\n'
 
 
 class Sink:
@@ -125,8 +125,7 @@ class LineAnswerer:
 
     Examples
     --------
-    >>> from tfbatch_nb.gateway import responders
-    >>> answer = LineAnswerer(responders.simulated, FaultSet(), endpoint="/v1/embeddings",
+    >>> answer = LineAnswerer(simulate, FaultSet(), endpoint="/v1/embeddings",
     ...                       batch_id="batch_abc", header_model=None, fault_key="b1")
     >>> record, ok, _, _ = answer(1, {"custom_id": "a", "body": {"model": "m", "input": "x"}})
     >>> ok, orjson.loads(record)["id"]
@@ -135,7 +134,7 @@ class LineAnswerer:
 
     def __init__(
         self,
-        responder: responders.Responder,
+        responder: Responder,
         faults: FaultSet,
         *,
         endpoint: str,
@@ -148,9 +147,9 @@ class LineAnswerer:
         self.stamp = stamp_of(batch_id)
         self._stamp = self.stamp.encode()
         self.rate = faults.line_error_rate(endpoint)
-        # The simulator's plain chat lines skip the response dict (see .fastchat); a user
+        # The simulator's plain chat lines skip the response dict (see chat_bytes); a user
         # responder always gets the body and its answer is serialised as given.
-        self._fast = responder is responders.simulated and endpoint == "/v1/chat/completions"
+        self._fast = responder is simulate and endpoint == "/v1/chat/completions"
 
     def raw(self, item: tuple[int, bytes]) -> tuple[bytes, bool, int, int]:
         """Answer an unparsed ``(n, line bytes)`` item (the resumable, paced path)."""
@@ -163,21 +162,19 @@ class LineAnswerer:
         ids = b"%s%08d" % (self._stamp, n)
         head = b'{"id":"batch_req_' + ids + b'","custom_id":' + orjson.dumps(line["custom_id"])
         if self.rate and self.faults.line_fails(self.rate, self.fault_key, n):
-            fault = ResponderError(
-                500, "The model failed on this request (injected fault).", code="line_error"
-            )
+            fault = ApiError(500, "The model failed on this request (injected fault).", code="line_error")
             return self._failed(head, ids, 500, fault.body()), False, 0, 0
         if self._fast and (fast := chat_bytes(body)) is not None:
-            return _OK % (head, ids, fast[0]), True, fast[1], fast[2]
+            return OK_RECORD % (head, ids, fast[0]), True, fast[1], fast[2]
         try:
-            result = responders.call(self.responder, self.endpoint, body)
-        except ResponderError as exc:
+            result = respond(self.responder, self.endpoint, body)
+        except ApiError as exc:
             return self._failed(head, ids, exc.status_code, exc.body()), False, 0, 0
         except Exception as exc:  # a user responder may raise anything: the line fails, not the batch
             error = orjson.dumps({"code": "responder_error", "message": f"{type(exc).__name__}: {exc}"})
             return head + b',"response":null,"error":' + error + b"}\n", False, 0, 0
         i, o = usage_of(result)
-        return _OK % (head, ids, orjson.dumps(result)), True, i, o
+        return OK_RECORD % (head, ids, orjson.dumps(result)), True, i, o
 
     @staticmethod
     def _failed(head: bytes, ids: bytes, status: int, body: Obj) -> bytes:

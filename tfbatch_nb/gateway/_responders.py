@@ -6,12 +6,12 @@ endpoint such as ``"/v1/chat/completions"``, ``body`` the request body (a dict).
 - return a dict: the response body, used as is;
 - return a str (chat / completions / responses only): wrapped into the endpoint's response shape,
   with usage estimated like the simulator's (4 characters per token);
-- raise :class:`ResponderError` ``(status_code, message)``: the line fails with that HTTP status
+- raise ``ResponderError(status_code, message)``: the line fails with that HTTP status
   (error file, ``response.status_code`` set); any other exception fails the line with
   ``error.code = "responder_error"``.
 
-Three are built in: the simulated model (default), a wrapped Python callable, and
-:class:`Forwarder`, which sends each request to a real-time OpenAI-compatible endpoint.
+The default is the simulated model; :class:`Forwarder` sends each request to a real-time
+OpenAI-compatible endpoint instead.
 """
 
 from __future__ import annotations
@@ -19,23 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from . import simulator
-from .simulator import ResponderError
+from ._errors import ApiError
+from ._simulator import chat_completion, completion, response, tokens
 
 Responder = Callable[[str, dict[str, Any]], Any]
-
-__all__ = ["Forwarder", "Responder", "ResponderError", "as_body", "simulated"]
-
-
-def simulated(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-    """The default responder: :func:`tfbatch_nb.gateway.simulator.simulate`.
-
-    Examples
-    --------
-    >>> simulated("/v1/embeddings", {"model": "openai-main/e", "input": "x", "dimensions": 4})["data"][0]["index"]
-    0
-    """
-    return simulator.simulate(endpoint, body)
 
 
 def as_body(endpoint: str, body: dict[str, Any], answer: Any) -> dict[str, Any]:
@@ -55,21 +42,19 @@ def as_body(endpoint: str, body: dict[str, Any], answer: Any) -> dict[str, Any]:
         raise TypeError(f"a responder must return a dict or a str, not {type(answer).__name__}")
     # Reuse the simulator's shapes, then put the given text in: one code path for the shapes.
     if endpoint == "/v1/chat/completions":
-        out = simulator.chat_completion(
-            {**body, "messages": body.get("messages") or [{"content": ""}], "n": 1}
-        )
+        out = chat_completion({**body, "messages": body.get("messages") or [{"content": ""}], "n": 1})
         out["choices"][0]["message"]["content"] = answer
         out["choices"][0]["finish_reason"] = "stop"
     elif endpoint == "/v1/completions":
-        out = simulator.completion({**body, "prompt": body.get("prompt") or "", "n": 1})
+        out = completion({**body, "prompt": body.get("prompt") or "", "n": 1})
         out["choices"] = [{"text": answer, "index": 0, "logprobs": None, "finish_reason": "stop"}]
     elif endpoint == "/v1/responses":
-        out = simulator.response({**body, "input": body.get("input") or "", "max_output_tokens": None})
+        out = response({**body, "input": body.get("input") or "", "max_output_tokens": None})
         out["output"][0]["content"][0]["text"] = answer
     else:
         raise TypeError(f"a str answer cannot be shaped for {endpoint}; return the response body dict")
     usage = out["usage"]
-    done = simulator.tokens(answer)
+    done = tokens(answer)
     if "completion_tokens" in usage:
         usage["completion_tokens"] = done
         usage["total_tokens"] = usage["prompt_tokens"] + done
@@ -149,7 +134,7 @@ class Forwarder:
             result = self._client.post(path, body=body, cast_to=object)
         except openai.APIStatusError as exc:
             error = exc.body if isinstance(exc.body, dict) else {}
-            raise ResponderError(
+            raise ApiError(
                 exc.status_code,
                 str(error.get("message") or exc.message),
                 type=error.get("type") if isinstance(error.get("type"), str) else None,
@@ -158,12 +143,18 @@ class Forwarder:
             ) from None
         except openai.APIConnectionError as exc:
             # retries are exhausted: a gateway-style 502 keeps the line's failure HTTP-shaped
-            raise ResponderError(502, f"forward target unreachable: {type(exc).__name__}") from None
+            raise ApiError(502, f"forward target unreachable: {type(exc).__name__}") from None
         if not isinstance(result, dict):
-            raise ResponderError(502, "forward target returned a non-object body")
+            raise ApiError(502, "forward target returned a non-object body")
         return result
 
 
-def call(responder: Responder, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
-    """Run ``responder`` and normalise its answer (see the module docstring)."""
+def respond(responder: Responder, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Run ``responder`` and normalise its answer (see the module docstring).
+
+    Examples
+    --------
+    >>> respond(lambda endpoint, body: {"ok": True}, "/v1/embeddings", {})
+    {'ok': True}
+    """
     return as_body(endpoint, body, responder(endpoint, body))

@@ -18,18 +18,17 @@ from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import responders
-from .catalog import Limits, ProviderIntegration
-from .faults import FaultSet
-from .lines import LineAnswerer, Sink, usage_obj, usage_of, write_unrun
-from .pace import Pace
-from .store import Obj, Store
-from .validation import LineChecker, Validation, size_error, validate_file
-
-__all__ = ["TERMINAL", "Pace", "Runner"]
+from ._catalog import Limits, ProviderIntegration
+from ._faults import FaultSet
+from ._lines import LineAnswerer, Sink, usage_obj, usage_of, write_unrun
+from ._pace import Pace
+from ._responders import Responder
+from ._simulator import simulate
+from ._store import Obj, Store
+from ._validation import LineChecker, Validation, size_error, validate_file
 
 if TYPE_CHECKING:
-    from . import columnar
+    from ._columnar import PlainFile
 
 log = logging.getLogger("tfbatch_nb.gateway")
 
@@ -47,8 +46,13 @@ class Runner:
 
     Examples
     --------
-    >>> Pace.parse(2.0).phase
-    0.5
+    >>> import tempfile
+    >>> store = Store(Path(tempfile.mkdtemp()))
+    >>> runner = Runner(store, catalog={}, responder=simulate, faults=FaultSet(), pace=Pace.parse("max"),
+    ...                 limits=Limits())
+    >>> runner.get("batch_unknown") is None, runner.list_batches(after=None, limit=10)
+    (True, ([], False))
+    >>> runner.stop(); store.close()
     """
 
     def __init__(
@@ -56,7 +60,7 @@ class Runner:
         store: Store,
         *,
         catalog: Mapping[str, ProviderIntegration],
-        responder: responders.Responder,
+        responder: Responder,
         faults: FaultSet,
         pace: Pace,
         limits: Limits,
@@ -227,14 +231,7 @@ class Runner:
                 return self._end(obj, out, err, "cancelled", 0, usage)
             done = out.count + err.count
         else:
-            check = validate_file(
-                path,
-                endpoint=obj["endpoint"],
-                integration=integration,
-                catalog=self.catalog,
-                limits=self.limits,
-                header_model=meta.get("header_model"),
-            )
+            check = validate_file(path, checker)
         if check.errors:
             out.discard()
             err.discard()
@@ -267,7 +264,7 @@ class Runner:
         """
         return (
             self.pace.factor is None
-            and self.responder is responders.simulated
+            and self.responder is simulate
             and done == 0
             and meta.get("expire_fraction") is None
         )
@@ -283,23 +280,17 @@ class Runner:
         too_large = size_error(path, self.limits)
         if too_large is not None:
             return Validation(errors=[too_large])
-        answer = LineAnswerer(
-            self.responder,
-            self.faults,
-            endpoint=obj["endpoint"],
-            batch_id=obj["id"],
-            header_model=meta.get("header_model"),
-            fault_key=str(meta.get("fault_key", obj["id"])),
-        )
+        answer = self._answerer(obj, meta)
         if obj["endpoint"] == "/v1/chat/completions" and not answer.rate:
-            from . import columnar  # pyarrow: imported when first needed, not with the gateway
+            # pyarrow: imported when first needed, not with the gateway
+            from ._columnar import NotPlain, PlainFile
 
-            plain = columnar.PlainFile.open(path, endpoint=obj["endpoint"], max_lines=self.limits.max_lines)
+            plain = PlainFile.open(path, endpoint=obj["endpoint"], max_lines=self.limits.max_lines)
             check = self._check_plain(plain, checker) if plain is not None else None
             if plain is not None and check is not None:
                 try:
                     return self._answer_plain(obj, plain, check, answer.stamp, out, err, usage)
-                except columnar.NotPlain:  # found out midway: start again, line by line
+                except NotPlain:  # found out midway: start again, line by line
                     out.discard()
                     usage[0] = usage[1] = 0
         errors, check_line = checker.errors, checker.line
@@ -334,7 +325,7 @@ class Runner:
         return checker.finish()
 
     @staticmethod
-    def _check_plain(plain: columnar.PlainFile, checker: LineChecker) -> Validation | None:
+    def _check_plain(plain: PlainFile, checker: LineChecker) -> Validation | None:
         """The validation of a plain file, or None when it has an error (the per-line path words it).
 
         Answering checks what the lines could disagree on (ids, method, url, one model); line 1
@@ -349,14 +340,14 @@ class Runner:
     def _answer_plain(
         self,
         obj: Obj,
-        plain: columnar.PlainFile,
+        plain: PlainFile,
         check: Validation,
         stamp: str,
         out: Sink,
         err: Sink,
         usage: list[int],
     ) -> Validation | None:
-        """Answer a valid plain file a block at a time (see .columnar); None when cancelled meanwhile."""
+        """Answer a valid plain file a block at a time (see ._columnar); None when cancelled meanwhile."""
         try:
             for records, lines, i, o in plain.answers(stamp=stamp, size=_PLAIN_BLOCK):
                 if self._stop.is_set():
@@ -373,6 +364,16 @@ class Runner:
             err.close()
         return check
 
+    def _answerer(self, obj: Obj, meta: Obj) -> LineAnswerer:
+        return LineAnswerer(
+            self.responder,
+            self.faults,
+            endpoint=obj["endpoint"],
+            batch_id=obj["id"],
+            header_model=meta.get("header_model"),
+            fault_key=str(meta.get("fault_key", obj["id"])),
+        )
+
     def _recover(self, out: Sink, err: Sink, usage: list[int]) -> int:
         for record in out.recover():
             i, o = usage_of((record.get("response") or {}).get("body"))
@@ -386,21 +387,13 @@ class Runner:
         self, obj: Obj, meta: Obj, path: Path, out: Sink, err: Sink, done: int, usage: list[int]
     ) -> int:
         """Answer lines ``done + 1 ...`` at the configured pace; returns how many lines are done."""
-        endpoint, batch_id = obj["endpoint"], obj["id"]
         total = obj["request_counts"]["total"]
         frac = meta.get("expire_fraction")
         expire_after = math.floor(frac * total) if isinstance(frac, (int, float)) else None
         per_line = self.pace.per_line(total)
         counts = obj["request_counts"]
         started, first = time.monotonic(), done
-        answer = LineAnswerer(
-            self.responder,
-            self.faults,
-            endpoint=endpoint,
-            batch_id=batch_id,
-            header_model=meta.get("header_model"),
-            fault_key=str(meta.get("fault_key", batch_id)),
-        )
+        answer = self._answerer(obj, meta)
         pool = ThreadPoolExecutor(self.concurrency) if self.concurrency > 1 else None
         # Unpaced, take lines in blocks so stop / cancel / expiry are looked at every block, not
         # every line; paced, one line (or one round of the pool) at a time keeps progress visible.

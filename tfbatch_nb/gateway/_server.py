@@ -18,12 +18,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from . import responders
-from .app import State, create_app
-from .catalog import Limits, build_catalog
-from .faults import Fault, FaultSet
-from .runner import Pace, Runner
-from .store import Store
+from ._app import State, create_app
+from ._catalog import Limits, build_catalog
+from ._faults import Fault, FaultSet
+from ._pace import Pace
+from ._responders import Forwarder, Responder
+from ._runner import Runner
+from ._simulator import simulate
+from ._store import Store
 
 log = logging.getLogger("tfbatch_nb.gateway")
 
@@ -58,8 +60,8 @@ class LocalGateway:
     api_key : str or None
         The bearer token clients must send; None = a random one (:attr:`api_key`).
     responder : callable or None
-        ``(endpoint, body) -> dict | str`` answering each request (see
-        :mod:`tfbatch_nb.gateway.responders`); None = the simulated model.
+        ``(endpoint, body) -> dict | str`` answering each request, or raising
+        ``ResponderError(status_code, message)`` to fail it; None = the simulated model.
     forward_to : str or None
         Base URL of a real-time OpenAI-compatible endpoint to run each request against instead.
     forward_api_key : str or None
@@ -71,7 +73,7 @@ class LocalGateway:
     speed : float, "max" or None
         None = tutorial pace (100 lines in about 6 s); a float divides every delay; "max" = no delays.
     faults : list of str or Fault, or None
-        Fault specs ``KIND[@ROUTE]=RATE[#LIMIT]`` (see :mod:`tfbatch_nb.gateway.faults`).
+        Fault specs ``KIND[@ROUTE]=RATE[#LIMIT]`` (see :func:`parse_fault`).
     providers : Mapping[str, str] or None
         Provider integrations ``{name: kind}``; None = openai-main, azure-main, google-main, bedrock-main.
     fault_seed : int
@@ -102,7 +104,7 @@ class LocalGateway:
         port: int = 0,
         data_dir: str | os.PathLike[str] | None = None,
         api_key: str | None = None,
-        responder: responders.Responder | None = None,
+        responder: Responder | None = None,
         forward_to: str | None = None,
         forward_api_key: str | None = None,
         concurrency: int = 8,
@@ -216,13 +218,13 @@ class LocalGateway:
         assert data_dir is not None
         self._store = Store(data_dir)
         forward_to, forward_key, concurrency, retries = self._forward
-        responder: responders.Responder
+        responder: Responder
         if forward_to:
-            responder = responders.Forwarder(
+            responder = Forwarder(
                 forward_to, api_key=forward_key, concurrency=concurrency, max_retries=retries
             )
         else:
-            responder = self._responder or responders.simulated
+            responder = self._responder or simulate
         self._runner = Runner(
             self._store,
             catalog=self._catalog,

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from .catalog import Limits, ProviderIntegration, check_model
+from ._catalog import Limits, ProviderIntegration, check_model
 
 
 @dataclass
@@ -37,12 +37,14 @@ class LineChecker:
 
     Examples
     --------
-    >>> from tfbatch_nb.gateway.catalog import build_catalog, Limits
+    >>> from tfbatch_nb.gateway._catalog import build_catalog
     >>> cat = build_catalog(None)
     >>> check = LineChecker(endpoint="/v1/embeddings", integration=cat["openai-main"], catalog=cat,
     ...                     limits=Limits())
     >>> check.line(1, b"not json") is None, check.errors[0]["code"]
     (True, 'invalid_json')
+    >>> check.fresh().errors, check.fresh().endpoint
+    ([], '/v1/embeddings')
     """
 
     def __init__(
@@ -64,18 +66,7 @@ class LineChecker:
         self._omit = integration.omit_routing  # a property: read once, not per line
 
     def fresh(self) -> LineChecker:
-        """A checker for the same batch that has seen no line yet.
-
-        Examples
-        --------
-        >>> from tfbatch_nb.gateway.catalog import build_catalog, Limits
-        >>> cat = build_catalog(None)
-        >>> check = LineChecker(endpoint="/v1/embeddings", integration=cat["openai-main"], catalog=cat,
-        ...                     limits=Limits())
-        >>> _ = check.line(1, b"not json")
-        >>> check.fresh().errors, check.fresh().endpoint
-        ([], '/v1/embeddings')
-        """
+        """A checker for the same batch that has seen no line yet."""
         return LineChecker(
             endpoint=self.endpoint,
             integration=self.integration,
@@ -206,31 +197,8 @@ def size_error(path: Path, limits: Limits) -> dict[str, Any] | None:
     return None
 
 
-def validate_file(
-    path: Path,
-    *,
-    endpoint: str,
-    integration: ProviderIntegration,
-    catalog: Mapping[str, ProviderIntegration],
-    limits: Limits,
-    header_model: str | None = None,
-) -> Validation:
-    """Check every line of a batch input file.
-
-    Parameters
-    ----------
-    path : Path
-        The JSONL input file.
-    endpoint : str
-        The batch endpoint every line's ``url`` must equal.
-    integration : ProviderIntegration
-        The provider integration the batch was created through.
-    catalog : Mapping[str, ProviderIntegration]
-        All integrations (to tell an unknown integration from a mismatched one).
-    limits : Limits
-        Line, byte, embedding-input and record-count limits.
-    header_model : str or None
-        The model named by a provider header (Vertex, Bedrock), used when lines omit ``body.model``.
+def validate_file(path: Path, checker: LineChecker) -> Validation:
+    """Check every line of a batch input file with ``checker`` (one that has seen no line yet).
 
     Returns
     -------
@@ -239,25 +207,22 @@ def validate_file(
 
     Examples
     --------
-    >>> import tempfile, pathlib
-    >>> from tfbatch_nb.gateway.catalog import build_catalog, Limits
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "in.jsonl"
+    >>> import tempfile
+    >>> from tfbatch_nb.gateway._catalog import build_catalog
+    >>> p = Path(tempfile.mkdtemp()) / "in.jsonl"
     >>> _ = p.write_text('{"custom_id": "a"}\\n')
     >>> cat = build_catalog(None)
-    >>> v = validate_file(p, endpoint="/v1/chat/completions", integration=cat["openai-main"],
-    ...                   catalog=cat, limits=Limits())
-    >>> [(e["code"], e["line"]) for e in v.errors]
+    >>> checker = LineChecker(endpoint="/v1/chat/completions", integration=cat["openai-main"],
+    ...                       catalog=cat, limits=Limits())
+    >>> [(e["code"], e["line"]) for e in validate_file(p, checker).errors]
     [('invalid_method', 1), ('mismatched_url', 1), ('invalid_body', 1)]
     """
-    too_large = size_error(path, limits)
+    too_large = size_error(path, checker.limits)
     if too_large is not None:
         return Validation(errors=[too_large])
-    check = LineChecker(
-        endpoint=endpoint, integration=integration, catalog=catalog, limits=limits, header_model=header_model
-    )
     with open(path, "rb") as fh:
         for n, raw in enumerate(fh, 1):
-            check.line(n, raw)
-            if check.full:
+            checker.line(n, raw)
+            if checker.full:
                 break
-    return check.finish()
+    return checker.finish()
