@@ -149,7 +149,7 @@ def build_router(state: State) -> APIRouter:
     async def upload_file(request: Request) -> Response:
         _provider(state, request, create=True)
         try:
-            form = await read_form(request, max_part_size=state.limits.max_bytes + (1 << 20))
+            form = await _read_form(request, max_part_size=state.limits.max_bytes + (1 << 20))
         except Exception as exc:  # malformed multipart: the parser's message says what is wrong
             raise ApiError(400, f"Could not parse the multipart upload: {exc}") from None
         try:
@@ -203,7 +203,7 @@ def build_router(state: State) -> APIRouter:
         _provider(state, request, create=False)
         obj = file_or_404(file_id)
         # FileResponse streams from disk in chunks: a 200k-line output is never held in memory.
-        return FileStream(
+        return _FileStream(
             store.file_path(file_id), media_type="application/octet-stream", filename=obj["filename"]
         )
 
@@ -409,7 +409,7 @@ class _UploadParser(MultiPartParser):
     spool_max_size = 32 << 20
 
 
-async def read_form(request: Request, *, max_part_size: int) -> FormData:
+async def _read_form(request: Request, *, max_part_size: int) -> FormData:
     """The multipart form of an upload (at most 2 files and 20 fields), parsed with :class:`_UploadParser`."""
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         return await request.form(max_files=2, max_fields=20, max_part_size=max_part_size)
@@ -420,7 +420,7 @@ async def read_form(request: Request, *, max_part_size: int) -> FormData:
         return await parser.parse()
 
 
-class FileStream(FileResponse):
+class _FileStream(FileResponse):
     """A FileResponse that reads and sends 1 MiB blocks: one thread hop and one socket write per
     MiB instead of per 64 KiB, which roughly halves the server's share of a big download."""
 

@@ -98,7 +98,13 @@ def build_catalog(providers: Mapping[str, str] | None) -> dict[str, ProviderInte
 
 
 def header_model(integration: ProviderIntegration, headers: Mapping[str, str]) -> str | None:
-    """The catalog id named by a provider's model header, if the kind has one and it was sent."""
+    """The catalog id named by a provider's model header, if the kind has one and it was sent.
+
+    Examples
+    --------
+    >>> header_model(ProviderIntegration("google-main", "vertex"), {"x-tfy-provider-model": "gemini"})
+    'google-main/gemini'
+    """
     name = MODEL_HEADER.get(integration.kind)
     value = headers.get(name) if name else None
     if not value:

@@ -91,7 +91,13 @@ class Sink:
 
 
 def usage_of(body: Any) -> tuple[int, int]:
-    """(input, output) tokens of a response body; (0, 0) when it has no usable ``usage``."""
+    """(input, output) tokens of a response body; (0, 0) when it has no usable ``usage``.
+
+    Examples
+    --------
+    >>> usage_of({"usage": {"input_tokens": 3, "output_tokens": 1}}), usage_of({})
+    ((3, 1), (0, 0))
+    """
     usage = body.get("usage") if isinstance(body, dict) else None
     if not isinstance(usage, dict):
         return 0, 0
@@ -101,7 +107,13 @@ def usage_of(body: Any) -> tuple[int, int]:
 
 
 def usage_obj(usage: list[int]) -> Obj:
-    """The Batch object's ``usage`` from running [input, output] token totals."""
+    """The Batch object's ``usage`` from running [input, output] token totals.
+
+    Examples
+    --------
+    >>> usage_obj([3, 1])["total_tokens"]
+    4
+    """
     return {
         "input_tokens": usage[0],
         "input_tokens_details": {"cached_tokens": 0},
@@ -112,7 +124,13 @@ def usage_obj(usage: list[int]) -> Obj:
 
 
 def stamp_of(batch_id: str) -> str:
-    """The per-batch part of request ids: ``batch_req_<stamp><line:08d>``."""
+    """The per-batch part of request ids: ``batch_req_<stamp><line:08d>``.
+
+    Examples
+    --------
+    >>> stamp_of("batch_0123456789abcdef")
+    '0123456789ab'
+    """
     return batch_id.removeprefix("batch_")[:12]
 
 

@@ -187,6 +187,15 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
 
     This runs once per batch line, so it walks the messages once and skips the structured-output
     machinery when there is no ``response_format``.
+
+    Examples
+    --------
+    >>> fmt = {"type": "json_schema", "json_schema": {"schema": {"type": "object",
+    ...        "properties": {"sentiment": {"enum": ["positive", "negative"]}}}}}
+    >>> out = chat_completion({"model": "m", "response_format": fmt,
+    ...                        "messages": [{"role": "user", "content": "Sentiment: awful"}]})
+    >>> out["choices"][0]["message"]["content"], out["usage"]["prompt_tokens"]
+    ('{"sentiment":"negative"}', 4)
     """
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
@@ -230,7 +239,13 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def completion(body: dict[str, Any]) -> dict[str, Any]:
-    """A ``text_completion`` for a legacy completions body (``prompt`` str or list of str)."""
+    """A ``text_completion`` for a legacy completions body (``prompt`` str or list of str).
+
+    Examples
+    --------
+    >>> [c["finish_reason"] for c in completion({"prompt": ["a", "b"], "max_tokens": 1})["choices"]]
+    ['length', 'length']
+    """
     prompt = body.get("prompt")
     prompts = [prompt] if isinstance(prompt, str) else prompt
     if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
@@ -256,7 +271,13 @@ def completion(body: dict[str, Any]) -> dict[str, Any]:
 
 
 def response(body: dict[str, Any]) -> dict[str, Any]:
-    """A Responses API ``response`` object (``input`` str or list of message items)."""
+    """A Responses API ``response`` object (``input`` str or list of message items).
+
+    Examples
+    --------
+    >>> response({"input": "Sentiment: great", "model": "m"})["output"][0]["content"][0]["text"]
+    '[simulated] positive'
+    """
     inp = body.get("input")
     if isinstance(inp, str):
         texts = [inp]
@@ -314,7 +335,14 @@ def embedding_vector(text: str, dimensions: int, model: str = "") -> list[float]
 
 
 def embeddings(body: dict[str, Any]) -> dict[str, Any]:
-    """An embeddings ``list`` for ``input`` (str, list of str, or token lists)."""
+    """An embeddings ``list`` for ``input`` (str, list of str, or token lists).
+
+    Examples
+    --------
+    >>> out = embeddings({"input": ["a", "b"], "dimensions": 3})
+    >>> [len(d["embedding"]) for d in out["data"]], out["usage"]["prompt_tokens"]
+    ([3, 3], 2)
+    """
     inp = body.get("input")
     items: list[Any]
     if isinstance(inp, str) or (isinstance(inp, list) and inp and all(isinstance(x, int) for x in inp)):

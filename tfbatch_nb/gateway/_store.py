@@ -31,7 +31,13 @@ Obj = dict[str, Any]
 
 
 def new_id(prefix: str) -> str:
-    """A random object id such as ``file-3f9a...`` or ``batch_1c2d...``."""
+    """A random object id such as ``file-3f9a...`` or ``batch_1c2d...``.
+
+    Examples
+    --------
+    >>> len(new_id("batch_"))
+    30
+    """
     return f"{prefix}{secrets.token_hex(12)}"
 
 

@@ -188,7 +188,16 @@ class LineChecker:
 
 
 def size_error(path: Path, limits: Limits) -> dict[str, Any] | None:
-    """The ``file_too_large`` error when the file is over the byte limit, else None."""
+    """The ``file_too_large`` error when the file is over the byte limit, else None.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "in.jsonl"
+    >>> _ = p.write_bytes(b"{}\\n" * 10)
+    >>> size_error(p, Limits(max_bytes=5))["code"], size_error(p, Limits())
+    ('file_too_large', None)
+    """
     size = path.stat().st_size
     if size > limits.max_bytes:
         return _err(
