@@ -248,9 +248,9 @@ def test_from_jsonl_infers_settings_and_accepts_vertex_short_lines(tmp_path: Pat
 def test_spool_removed_when_collected(reviews: pd.DataFrame, monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
 
-    from tfbatch_nb.build import _jsonl
+    from tfbatch_nb.build import _spool
 
-    monkeypatch.setattr(_jsonl, "SPILL_BYTES", 1)  # force the on-disk spool
+    monkeypatch.setattr(_spool, "SPILL_BYTES", 1)  # force the on-disk spool
     reqs = tfb.build_requests(reviews, model=M, prompt="{text}")
     assert reqs._spool.spilled
     folder = Path(reqs._spool.path).parent

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import tfbatch_nb as tfb
-from tfbatch_nb.build import _jsonl
+from tfbatch_nb.build import _spool
 
 M = "openai-main/gpt-4o-mini"
 
@@ -31,7 +31,7 @@ def test_memory_and_spilled_spools_are_identical(
 ) -> None:
     chunks = [frame(120).iloc[i : i + 25] for i in range(0, 120, 25)]
     mem = build(chunks, max_lines=50)
-    monkeypatch.setattr(_jsonl, "SPILL_BYTES", spill_at)
+    monkeypatch.setattr(_spool, "SPILL_BYTES", spill_at)
     other = build(chunks, max_lines=50)
     assert not mem._spool.spilled and other._spool.spilled == (spill_at < mem.nbytes)
     assert other.sha256 == mem.sha256 and other.nbytes == mem.nbytes

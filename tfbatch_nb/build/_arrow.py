@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from ._jsonl import IntArray
+from ._codec import IntArray
 
 __all__ = ["escape", "from_escaped", "ids_from_ints", "join_lines", "lengths", "text_column"]
 

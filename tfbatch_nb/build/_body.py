@@ -8,15 +8,18 @@ from typing import Any
 import orjson
 
 from ..errors import BatchInputError
-from ._jsonl import dumps, find_non_finite
+from ._codec import dumps, find_non_finite
 
 __all__ = [
     "BUILD_ENDPOINTS",
     "ENDPOINTS",
+    "MAX_EMBEDDING_INPUTS",
+    "MAX_TOKEN_PARAMS",
     "check_params",
     "check_sources",
     "normalise_endpoint",
     "response_format_body",
+    "schema_from_body",
 ]
 
 #: Every endpoint the Batch API accepts (SDK 3.x); ``from_jsonl`` takes files for any of them.
@@ -36,6 +39,8 @@ BUILD_ENDPOINTS = ENDPOINTS[:4]
 _RESERVED = {"model": "model", "messages": "messages", "input": "input", "prompt": "prompt"}
 #: Where the output-length parameter lives, to compare prompts against it.
 MAX_TOKEN_PARAMS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+#: Embedding inputs allowed in one request and in one batch (the OpenAI Batch API's limit).
+MAX_EMBEDDING_INPUTS = 50_000
 
 
 def normalise_endpoint(endpoint: str | None, *, embeddings: bool, allowed: tuple[str, ...]) -> str:

@@ -1,32 +1,50 @@
-"""DataFrame chunks -> request lines in a :class:`~tfbatch_nb._jsonl.Spool`, checked block by block.
+"""The frame encoder: DataFrame chunks -> request lines in a spool, checked block by block.
 
-Rows are processed in blocks of at most ``BLOCK_ROWS`` so memory is bounded by the block, not by
-the frame; each column is converted and escaped once per block (see ``_jsonl``), and every check
-raises before the caller can write anything but the private spool, which is then discarded.
+Data flows one way. The request is compiled once into a line template (:mod:`._template`); then
+each block of at most ``BLOCK_ROWS`` rows gives its custom_ids and, per template slot, one escaped
+value a row (checked in :mod:`._cells`, or by the Arrow fast path :mod:`._arrow` for plain text
+columns); the template joins them into lines, which go to the spool (:mod:`._spool`). Memory is
+bounded by the block, not by the frame, and every check raises before anything but the private
+spool is written; the spool is then discarded.
+
+Examples
+--------
+>>> import pandas as pd
+>>> spec = BuildSpec(endpoint="/v1/embeddings", model="m", prompt=None, messages=None, system=None,
+...                  input="doc", id_column=None, params={}, extra={}, max_bytes=1000)
+>>> spool, warnings = encode_frames(pd.DataFrame({"doc": ["a b"]}), spec)
+>>> next(spool.iter_lines()), warnings
+(b'{"custom_id":"0","method":"POST","url":"/v1/embeddings","body":{"model":"m","input":"a b"}}\\n', [])
 """
 
 from __future__ import annotations
 
 import string
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any, TypeAlias, cast
 
 import numpy as np
-import orjson
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
 
 from ..errors import BatchInputError
-from . import _arrow as _arrow_lines
+from . import _arrow
 from ._body import MAX_TOKEN_PARAMS
-from ._jsonl import IntArray, LineTemplate, Spool, dumps, escape_strings, join_ids, raise_rows
+from ._cells import column, embedding_inputs, escape_texts, id_texts, message_lists, raise_rows, texts
+from ._codec import IntArray, dumps
+from ._spool import Spool, join_ids
+from ._template import LineTemplate
 
 __all__ = ["BuildSpec", "encode_frames"]
 
 BLOCK_ROWS = 5_000  # small blocks reuse warm memory; big ones pay page faults on fresh allocations
-MAX_EMBEDDING_INPUTS = 50_000  # per batch, per the OpenAI Batch API
 LONG_ID = 64  # OpenAI-compatible services are reported to cap custom_id at 64 characters
+
+# A block's custom_ids: escaped bytes a row, or (integer ids) an Arrow column with its spool id block.
+Ids: TypeAlias = list[bytes] | tuple[pa.Array, bytes]
+# A block's slot values: escaped bytes a row, or an Arrow column already escaped.
+Cells: TypeAlias = list[bytes] | pa.Array
 
 
 class _Row(dict[str, Any]):
@@ -39,9 +57,9 @@ class _Row(dict[str, Any]):
             raise AttributeError(key) from None
 
 
-@dataclass
+@dataclass(frozen=True)
 class BuildSpec:
-    """What build_requests asked for, after argument checks."""
+    """What ``build_requests`` asked for, after its argument checks."""
 
     endpoint: str
     model: str
@@ -53,10 +71,9 @@ class BuildSpec:
     params: dict[str, Any]
     extra: dict[str, Any]  # the response_format fragment
     max_bytes: int
-    warnings: list[str] = field(default_factory=list)
 
 
-def _frames(data: Any) -> Iterator[pd.DataFrame]:
+def _blocks(data: Any) -> Iterator[pd.DataFrame]:
     if isinstance(data, pd.DataFrame):
         chunks: Iterable[Any] = [data]
     elif isinstance(data, str | bytes | dict | pd.Series) or not isinstance(data, Iterable):
@@ -72,67 +89,8 @@ def _frames(data: Any) -> Iterator[pd.DataFrame]:
             yield chunk.iloc[start : start + BLOCK_ROWS]
 
 
-def _column(block: pd.DataFrame, name: str, what: str) -> pd.Series:
-    if name not in block.columns:
-        cols = ", ".join(repr(c) for c in list(block.columns)[:20])
-        raise BatchInputError(f"{what} {name!r} is not a column of the data; columns: {cols}")
-    col = block[name]
-    if isinstance(col, pd.DataFrame):
-        raise BatchInputError(f"{what} {name!r} names more than one column (duplicate column names)")
-    return col
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _texts(col: pd.Series, what: str, spec: str = "", conv: str | None = None) -> list[str]:
-    """A column as strings (``format(value, spec)``), refusing nulls and empty text."""
-    null = np.asarray(pd.isna(col), dtype=bool) if col.dtype == object else np.asarray(col.isna())
-    if null.any():
-        raise_rows(f"{what} is null/NaN where text is needed", col.index[null], int(null.sum()))
-    values = col.tolist()
-    if conv or spec or pd.api.types.infer_dtype(col, skipna=False) != "string":
-        try:
-            conv_fns: dict[str, Callable[[Any], Any]] = {"r": repr, "s": str, "a": ascii}
-            conv_fn = conv_fns.get(conv or "", _same)
-            values = [format(conv_fn(v), spec) for v in values]
-        except (ValueError, TypeError) as exc:
-            raise BatchInputError(f"{what}: format spec {spec!r} failed: {exc}") from None
-    # C-level scans first; the per-row search below only runs when something is wrong.
-    if all(values) and not any(map(str.isspace, values)):
-        return values
-    empty = [i for i, v in enumerate(values) if not v or v.isspace()]
-    if empty:
-        raise_rows(f"{what} is empty where text is needed", col.index[empty[:5]], len(empty))
-    return values
-
-
-def _escape(values: list[str], index: pd.Index, what: str) -> list[bytes]:
-    try:
-        return escape_strings(values)
-    except ValueError as exc:
-        raise_rows(f"{what} holds text that is not valid UTF-8 (a lone surrogate)", [index[exc.args[0]]])
-        raise  # pragma: no cover - raise_rows always raises
-
-
-def _check_messages(value: Any, label: Any, what: str) -> bytes:
-    if not isinstance(value, list | tuple) or not value:
-        raise_rows(f"{what} must be a non-empty list of messages, got {type(value).__name__}", [label])
-    for m in value:
-        if not isinstance(m, dict) or "role" not in m:
-            raise_rows(
-                f"{what}: every message must be a dict with 'role' and 'content', got {m!r:.80}", [label]
-            )
-    try:
-        return dumps(list(value))
-    except (TypeError, orjson.JSONEncodeError) as exc:
-        raise_rows(f"{what} cannot be serialised to JSON ({exc})", [label])
-        raise  # pragma: no cover
-
-
 class _Encoder:
-    """Builds the line template once and turns each block into (ids, slot columns, inputs)."""
+    """The line template of a spec, and a block's ids, slot values and lines under it."""
 
     def __init__(self, spec: BuildSpec) -> None:
         self.spec = spec
@@ -145,7 +103,7 @@ class _Encoder:
         body: dict[str, Any] = {"model": spec.model}
         payload: Any
         if spec.prompt is not None:
-            payload = self._template(spec.prompt)
+            payload = self._prompt_slots(spec.prompt)
         else:
             payload = self.tpl.slot("payload", inline=False)
         ep = spec.endpoint
@@ -167,7 +125,8 @@ class _Encoder:
         cid = self.tpl.slot("custom_id", inline=True)
         self.tpl.compile({"custom_id": cid, "method": "POST", "url": ep, "body": body})
 
-    def _template(self, prompt: str) -> str:
+    def _prompt_slots(self, prompt: str) -> str:
+        """The prompt with a template slot for each ``{column}`` field."""
         out = []
         try:
             parsed = list(string.Formatter().parse(prompt))
@@ -191,7 +150,7 @@ class _Encoder:
             out.append(self.tpl.slot(slot, inline=True))
         return "".join(out)
 
-    def ids(self, block: pd.DataFrame) -> tuple[list[bytes] | tuple[pa.Array, bytes], IntArray, bool, int]:
+    def ids(self, block: pd.DataFrame) -> tuple[Ids, IntArray, bool, int]:
         """Escaped custom_ids, their duplicate keys, whether the keys are exact, and how many are long.
 
         Integer ids take a vectorised path: ``str(int)`` never needs escaping, so one orjson call
@@ -204,69 +163,67 @@ class _Encoder:
             raw: Any = block.index.to_series(index=block.index)
             what = "the index" if name is None else f"index {name!r}"
         else:
-            raw = _column(block, name, "id_column")
+            raw = column(block, name, "id_column")
             what = f"id_column {name!r}"
         dtype = raw.dtype
         if isinstance(dtype, np.dtype) and (dtype.kind == "i" or (dtype.kind == "u" and dtype.itemsize < 8)):
             keys = np.ascontiguousarray(raw.to_numpy(), dtype=np.int64)
             if self.arrow:
-                return _arrow_lines.ids_from_ints(keys), keys, True, 0
+                return _arrow.ids_from_ints(keys), keys, True, 0
             return dumps(keys)[1:-1].split(b","), keys, True, 0
-        null = np.asarray(pd.isna(raw))
-        if null.any():
-            raise_rows(f"{what} has null ids", block.index[null], int(null.sum()))
-        ids = list(map(str, raw.tolist()))
-        if not all(ids):
-            empty = [i for i, v in enumerate(ids) if not v]
-            raise_rows(f"{what} has empty ids", block.index[empty], len(empty))
+        ids = id_texts(raw, block.index, what)
         n_long = sum(len(i) > LONG_ID for i in ids) if max(map(len, ids)) > LONG_ID else 0
         # str hashes are cached C values; salted per process, which is fine for an in-process check.
         return (
-            _escape(ids, block.index, what),
+            escape_texts(ids, block.index, what),
             np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids)),
             False,
             n_long,
         )
 
-    def columns(self, block: pd.DataFrame) -> tuple[dict[str, list[bytes] | pa.Array], IntArray | None]:
+    def cells(self, block: pd.DataFrame) -> tuple[dict[str, Cells], IntArray | None]:
+        """Each slot's values for the block, and each row's embedding inputs (embeddings only)."""
         spec = self.spec
-        cols: dict[str, list[bytes] | pa.Array] = {}
+        cols: dict[str, Cells] = {}
         for slot, name, fmt_spec, conv in self.fields:
             what = f"column {name!r} (prompt field {{{name}}})"
-            col = _column(block, name, "prompt field")
+            col = column(block, name, "prompt field")
             # Plain text columns go through Arrow; anything else (or any bad row) row by row, which
             # also words the errors.
-            arr = _arrow_lines.text_column(col) if self.arrow and not (fmt_spec or conv) else None
+            arr = _arrow.text_column(col) if self.arrow and not (fmt_spec or conv) else None
             if arr is not None:
-                cols[slot] = _arrow_lines.escape(arr)
+                cols[slot] = _arrow.escape(arr)
                 continue
-            cols[slot] = _escape(_texts(col, what, fmt_spec, conv), block.index, what)
+            cols[slot] = escape_texts(texts(col, what, fmt_spec, conv), block.index, what)
         n_inputs = None
         if spec.prompt is None and spec.input is not None:
-            col = _column(block, spec.input, "input column")
-            cols["payload"], n_inputs = self._inputs(col, f"input column {spec.input!r}")
-        elif spec.prompt is None and isinstance(spec.messages, str):
-            col = _column(block, spec.messages, "messages column")
-            cols["payload"] = self._messages(col.tolist(), block.index, f"messages column {spec.messages!r}")
+            col = column(block, spec.input, "input column")
+            cols["payload"], n_inputs = embedding_inputs(col, f"input column {spec.input!r}")
         elif spec.prompt is None and spec.messages is not None:
-            fn, rows = (
-                cast(Callable[[Any], Any], spec.messages),
-                cast(list[dict[str, Any]], block.to_dict("records")),
-            )
-            values = []
-            for label, row in zip(block.index, rows, strict=True):
-                try:
-                    values.append(fn(_Row(row)))
-                except Exception as exc:
-                    raise BatchInputError(f"messages callable failed at row {label!r}: {exc!r}") from exc
-            cols["payload"] = self._messages(values, block.index, "messages callable result")
+            if isinstance(spec.messages, str):
+                values = column(block, spec.messages, "messages column").tolist()
+                what = f"messages column {spec.messages!r}"
+            else:
+                values, what = self._call_messages(block), "messages callable result"
+            # Chat messages carry the system prompt; /v1/responses has it as instructions.
+            head = [{"role": "system", "content": spec.system}] if spec.system is not None and spec.endpoint != "/v1/responses" else []  # fmt: skip
+            cols["payload"] = message_lists(values, block.index, what, head)
         elif spec.endpoint == "/v1/embeddings":
             n_inputs = np.ones(len(block), dtype=np.int64)
         return cols, n_inputs
 
-    def render(
-        self, ids: list[bytes] | tuple[pa.Array, bytes], cols: dict[str, list[bytes] | pa.Array], n: int
-    ) -> tuple[bytes | memoryview, IntArray, bytes | memoryview, IntArray]:
+    def _call_messages(self, block: pd.DataFrame) -> list[Any]:
+        fn = cast(Callable[[Any], Any], self.spec.messages)
+        rows = cast(list[dict[str, Any]], block.to_dict("records"))
+        values = []
+        for label, row in zip(block.index, rows, strict=True):
+            try:
+                values.append(fn(_Row(row)))
+            except Exception as exc:
+                raise BatchInputError(f"messages callable failed at row {label!r}: {exc!r}") from exc
+        return values
+
+    def render(self, ids: Ids, cols: dict[str, Cells], n: int) -> tuple[bytes | memoryview, IntArray, bytes | memoryview, IntArray]:  # fmt: skip
         """A block's lines, their lengths, its spool id block and the ids' lengths."""
         if not self.arrow:
             assert isinstance(ids, list)
@@ -274,71 +231,33 @@ class _Encoder:
                 {**cast(dict[str, list[bytes]], cols), "custom_id": ids}, n
             )
             return lines, lens, join_ids(ids), slot_lens["custom_id"]
-        arrays = {k: v if isinstance(v, pa.Array) else _arrow_lines.from_escaped(v) for k, v in cols.items()}
+        arrays = {k: v if isinstance(v, pa.Array) else _arrow.from_escaped(v) for k, v in cols.items()}
         if isinstance(ids, tuple):  # integer ids: their column and id block came from the ints
             arrays["custom_id"], id_block = ids
         else:
-            arrays["custom_id"], id_block = _arrow_lines.from_escaped(ids), join_ids(ids)
-        lines_, lens_ = _arrow_lines.join_lines(self.tpl.pieces, [arrays[k] for k in self.tpl.order])
-        return lines_, lens_, id_block, _arrow_lines.lengths(arrays["custom_id"])
-
-    def _inputs(self, col: pd.Series, what: str) -> tuple[list[bytes], IntArray]:
-        if pd.api.types.infer_dtype(col, skipna=False) == "string":
-            esc = _escape(_texts(col, what), col.index, what)
-            return [b'"' + e + b'"' for e in esc], np.ones(len(col), dtype=np.int64)
-        out, counts = [], []
-        for label, v in zip(col.index, col.tolist(), strict=True):
-            if isinstance(v, np.ndarray):
-                v = v.tolist()
-            if isinstance(v, str):
-                ok, k = bool(v.strip()), 1
-            else:
-                ok, k = isinstance(v, list) and len(v) > 0, len(v) if isinstance(v, list) else 0
-            if not ok:
-                raise_rows(f"{what} needs non-empty text or a non-empty list, got {v!r:.60}", [label])
-            if k > MAX_EMBEDDING_INPUTS:
-                raise_rows(
-                    f"{what} has {k} inputs in one request, over the {MAX_EMBEDDING_INPUTS} limit", [label]
-                )
-            try:
-                out.append(dumps(v))
-            except (TypeError, orjson.JSONEncodeError) as exc:
-                raise_rows(f"{what} cannot be serialised to JSON ({exc})", [label])
-            counts.append(k)
-        return out, np.asarray(counts, dtype=np.int64)
-
-    def _messages(self, values: list[Any], index: pd.Index, what: str) -> list[bytes]:
-        system = self.spec.system
-        head = (
-            [{"role": "system", "content": system}]
-            if system is not None and self.spec.endpoint != "/v1/responses"
-            else []
-        )
-        out = []
-        for label, v in zip(index, values, strict=True):
-            if v is None or (isinstance(v, float) and np.isnan(v)):
-                raise_rows(f"{what} is null where messages are needed", [label])
-            out.append(
-                _check_messages(head + list(v) if head and isinstance(v, list | tuple) else v, label, what)
-            )
-        return out
+            arrays["custom_id"], id_block = _arrow.from_escaped(ids), join_ids(ids)
+        lines_, lens_ = _arrow.join_lines(self.tpl.pieces, [arrays[k] for k in self.tpl.order])
+        return lines_, lens_, id_block, _arrow.lengths(arrays["custom_id"])
 
 
-def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[tuple[IntArray, bool]]]:
-    """Encode all rows into a finished spool; returns it with each block's custom_id keys.
+def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[str]]:
+    """Encode and check all rows into a finished spool; returns it with the warnings to give.
 
-    A block's keys are its int64 ids (exact) or the hashes of its str ids; see :func:`find_duplicates`.
+    Raises
+    ------
+    BatchInputError
+        For any bad row, no rows at all, or two rows with the same custom_id.
     """
     enc = _Encoder(spec)
     spool = Spool()
     keys: list[tuple[IntArray, bool]] = []
     long_ids, longest = 0, (0, None)
     try:
-        for block in _frames(data):
+        for block in _blocks(data):
             if not len(block):
                 continue
             esc_ids, block_keys, exact, n_long = enc.ids(block)
-            cols, n_inputs = enc.columns(block)
+            cols, n_inputs = enc.cells(block)
             lines, lens, id_block, id_lens = enc.render(esc_ids, cols, len(block))
             big = np.flatnonzero(lens > spec.max_bytes)
             if len(big):
@@ -353,27 +272,33 @@ def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[tuple[IntArra
                 longest = (int(text[at]), block.index[at])
             keys.append((block_keys, exact))
             spool.append(lines, lens, id_block, n_inputs)
+        spool.finish()
+        if not len(spool.ends):
+            raise BatchInputError("empty input: the data has no rows")
+        _check_unique(spool, keys, "the index" if spec.id_column is None else f"id_column {spec.id_column!r}")
     except BaseException:
         spool.discard()
         raise
+    warnings = []
     if long_ids:
-        spec.warnings.append(
+        warnings.append(
             f"{long_ids} custom_id(s) are longer than {LONG_ID} characters; some services refuse them"
         )
     max_tokens = next((spec.params[k] for k in MAX_TOKEN_PARAMS if k in spec.params), None)
     prompt_tokens = (longest[0] + enc.static_chars) // 4
     if isinstance(max_tokens, int | np.integer) and prompt_tokens > max(1000, 100 * int(max_tokens)):
-        spec.warnings.append(
+        warnings.append(
             f"the longest prompt (row {longest[1]!r}, ~{prompt_tokens} tokens by chars/4) is over 100x "
             f"max_tokens={int(max_tokens)}: check the prompt template and max_tokens"
         )
-    return spool.finish(), keys
+    return spool, warnings
 
 
-def find_duplicates(spool: Spool, keys: list[tuple[IntArray, bool]], what: str) -> None:
-    """Raise when two rows share a custom_id (compared as strings, so 1 and "1" collide)."""
-    if not keys:
-        return
+def _check_unique(spool: Spool, keys: list[tuple[IntArray, bool]], what: str) -> None:
+    """Raise when two rows share a custom_id (compared as strings, so 1 and "1" collide).
+
+    A block's keys are its int64 ids (exact) or the hashes of its str ids.
+    """
     if all(exact for _, exact in keys):
         h = np.concatenate([k for k, _ in keys])  # int ids only: the values are the ids, no hashing
     else:
@@ -386,8 +311,6 @@ def find_duplicates(spool: Spool, keys: list[tuple[IntArray, bool]], what: str) 
         return
     order = np.argsort(h, kind="stable")
     same = np.flatnonzero(h[order][1:] == h[order][:-1])
-    if not len(same):
-        return
     ids = spool.custom_ids()  # only read back on a key match, which is almost always a real duplicate
     pairs = [(int(order[i]), int(order[i + 1])) for i in same]
     real = [(a, b) for a, b in pairs if ids[a] == ids[b]]

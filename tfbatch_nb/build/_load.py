@@ -12,9 +12,9 @@ import numpy as np
 import orjson
 
 from ..errors import BatchInputError
-from ._body import ENDPOINTS, schema_from_body
-from ._encode import MAX_EMBEDDING_INPUTS
-from ._jsonl import Spool, escape_strings, join_ids
+from ._body import ENDPOINTS, MAX_EMBEDDING_INPUTS, schema_from_body
+from ._codec import escape_strings
+from ._spool import Spool, join_ids
 
 __all__ = ["Loaded", "load_lines"]
 

@@ -34,14 +34,16 @@ from ..ui import RequestsPreview, format_bytes, preview_frame, preview_html, pre
 from ._body import (
     BUILD_ENDPOINTS,
     ENDPOINTS,
+    MAX_EMBEDDING_INPUTS,
     check_params,
     check_sources,
     normalise_endpoint,
     response_format_body,
 )
-from ._encode import MAX_EMBEDDING_INPUTS, BuildSpec, encode_frames, find_duplicates
-from ._jsonl import Spool, raise_rows
+from ._encode import BuildSpec, encode_frames
+from ._estimate import Estimate, estimate_lines
 from ._load import file_lines, load_lines
+from ._spool import Spool
 
 __all__ = ["BatchRequests", "RequestPart", "build_requests"]
 
@@ -181,8 +183,8 @@ class BatchRequests:
             if cum_in is not None:
                 done = int(cum_in[first - 1]) if first else 0
                 last = min(last, int(np.searchsorted(cum_in, done + MAX_EMBEDDING_INPUTS, "right")))
-            if last <= first:  # a single line over a limit: build/from_jsonl reject these earlier
-                raise_rows(f"a line does not fit max_bytes={self.max_bytes}", [first])
+            if last <= first:  # a single line over a limit: the encoder and the loader reject these earlier
+                raise BatchInputError(f"a line does not fit max_bytes={self.max_bytes} at rows [{first}]")
             bounds.append((first, last))
             first = last
         min_records = self.provider.min_records if self.provider is not None else 1
@@ -271,8 +273,8 @@ class BatchRequests:
         """
         return preview_frame(self._spool.iter_lines(), n)
 
-    def estimate(self) -> Any:
-        """Approximate prompt tokens (chars/4) and cost with the 50% batch discount; see :mod:`~tfbatch_nb.estimate`.
+    def estimate(self) -> Estimate:
+        """Approximate prompt tokens (chars/4) and cost with the 50% batch discount; see :class:`Estimate`.
 
         Examples
         --------
@@ -282,8 +284,6 @@ class BatchRequests:
         >>> est.prompt_tokens, est.output_tokens
         (104, 10)
         """
-        from ._estimate import estimate_lines
-
         return estimate_lines(self.iter_lines(), endpoint=self.endpoint, model=self.model)
 
     def to_jsonl(self, path: str | os.PathLike[str]) -> list[Path]:
@@ -437,17 +437,14 @@ def build_requests(
     prov = resolve(provider) if provider is not None else None
     spec = BuildSpec(endpoint=ep, model=model, prompt=prompt, messages=messages, system=system, input=input,
                      id_column=id_column, params=check_params(params), extra=extra, max_bytes=int(max_bytes))  # fmt: skip
-    spool, keys = encode_frames(data, spec)
+    spool, found = encode_frames(data, spec)
     try:
-        if not len(spool.ends):
-            raise BatchInputError("empty input: the data has no rows")
-        find_duplicates(spool, keys, "the index" if id_column is None else f"id_column {id_column!r}")
         reqs = BatchRequests(spool, endpoint=ep, model=model, provider=prov, response_schema=schema,
-                             max_lines=int(max_lines), max_bytes=int(max_bytes), warnings=spec.warnings,
+                             max_lines=int(max_lines), max_bytes=int(max_bytes), warnings=found,
                              id_column=id_column)  # fmt: skip
     except BaseException:
         spool.discard()
         raise
-    for message in spec.warnings:
+    for message in found:
         warnings.warn(message, UserWarning, stacklevel=2)
     return reqs

@@ -1,17 +1,22 @@
-"""Fast JSONL line encoding and the on-disk spool that holds the lines of a ``BatchRequests``.
+"""The spool: a job's request lines and custom_ids, in memory while small, on disk when big.
 
-Speed comes from never serialising a whole request per row: the constant part of every line
-(model, system prompt, parameters) is serialised once with placeholders, cut into pieces, and
-each row only contributes its pre-escaped variable strings. Escaping a whole column is one
-``orjson.dumps`` of the list, split on ``","`` -- safe because inside an escaped JSON string every
-``"`` is preceded by a backslash, so ``","`` can only be the separator between two items.
+Encoders append whole blocks of lines; afterwards the spool serves byte ranges of them (a part's
+upload stream, a file copy, a hash) without ever holding a second copy in memory.
+
+Examples
+--------
+>>> import numpy as np
+>>> spool = Spool()
+>>> spool.append(b'{"custom_id":"a"}\\n{"custom_id":"b"}\\n', np.array([18, 18]), join_ids([b"a", b"b"]), None)
+>>> spool = spool.finish()
+>>> spool.nbytes, spool.custom_ids(), bytes(next(spool.iter_blocks(18)))
+(36, ['a', 'b'], b'{"custom_id":"b"}\\n')
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import math
 import os
 import shutil
 import tempfile
@@ -20,130 +25,14 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import orjson
 
-from ..errors import BatchInputError
+from ._codec import IntArray
 
-__all__ = ["LineTemplate", "Spool", "dumps", "escape_strings", "find_non_finite", "join_ids"]
+__all__ = ["SPILL_BYTES", "Spool", "join_ids"]
 
-IntArray = npt.NDArray[np.int64]
 _BLOCK = 8 * 2**20  # bytes per read/write call: big blocks are what makes spooling cheap
 SPILL_BYTES = 64 * 2**20  # jobs up to this size stay in memory: their bytes get written once, not twice
-
-
-def _default(value: Any) -> Any:
-    # orjson handles numpy arrays and most numpy scalars natively (OPT_SERIALIZE_NUMPY); this hook
-    # catches the rest (np.bool_, pandas NA-free scalars with .item(), sets) so values stay exact.
-    if isinstance(value, np.floating):
-        return float(str(value))  # str() is the shortest repr for the dtype: float32 0.1 stays 0.1
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):  # dtypes orjson does not take natively (str, object)
-        return [_default(v) if isinstance(v, np.generic) else v for v in value.tolist()]
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    if hasattr(value, "model_dump") and callable(value.model_dump):
-        return value.model_dump(mode="json")
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
-
-
-def dumps(value: Any) -> bytes:
-    """Serialise to compact JSON bytes, numpy scalars exactly (``np.float64(0.25)`` -> ``0.25``)."""
-    try:
-        return orjson.dumps(value, default=_default, option=orjson.OPT_SERIALIZE_NUMPY)
-    except orjson.JSONEncodeError:
-        # OPT_SERIALIZE_NUMPY refuses non-numeric arrays without calling default; retry through it.
-        return orjson.dumps(value, default=_default)
-
-
-def find_non_finite(value: Any) -> bool:
-    """Whether a (nested) value holds NaN or infinity, which orjson would silently write as null."""
-    if isinstance(value, float | np.floating):
-        return not math.isfinite(float(value))
-    if isinstance(value, dict):
-        return any(find_non_finite(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(find_non_finite(v) for v in value)
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-        return not bool(np.isfinite(value).all())
-    return False
-
-
-def escape_strings(values: Sequence[str]) -> list[bytes]:
-    """JSON-escape each string without its quotes, in one orjson call for the whole list.
-
-    Raises ``ValueError`` with the position of the first value orjson refuses (lone surrogates).
-    """
-    if not values:
-        return []
-    try:
-        dumped = orjson.dumps(values)
-    except orjson.JSONEncodeError:
-        for i, v in enumerate(values):
-            try:
-                orjson.dumps(v)
-            except orjson.JSONEncodeError:
-                raise ValueError(i) from None
-        raise
-    return dumped[2:-2].split(b'","')
-
-
-class LineTemplate:
-    """A line skeleton serialised once, cut at its placeholders into constant byte pieces.
-
-    ``skeleton`` is the request object with placeholder strings from :meth:`slot`; an *inline* slot
-    sits inside a JSON string (escaped text is spliced between its quotes), a *value* slot stands
-    for a whole JSON value (raw JSON is spliced in place of the quoted placeholder).
-    """
-
-    def __init__(self) -> None:
-        self._token = os.urandom(6).hex()  # random so no user text can contain a placeholder
-        self._slots: dict[str, tuple[bytes, bool]] = {}
-        self.pieces: list[bytes] = []
-        self.order: list[str] = []
-
-    def slot(self, name: str, *, inline: bool) -> str:
-        marker = f"@tfb{self._token}:{len(self._slots)}@"
-        self._slots[name] = (marker.encode(), inline)
-        return marker
-
-    def compile(self, skeleton: dict[str, Any]) -> None:
-        rest = dumps(skeleton) + b"\n"
-        found = []
-        for name, (marker, inline) in self._slots.items():
-            token = marker if inline else b'"' + marker + b'"'
-            found.append((rest.index(token), name, token))
-        for _, name, token in sorted(found):
-            head, rest = rest.split(token, 1)
-            self.pieces.append(head)
-            self.order.append(name)
-        self.pieces.append(rest)
-
-    @property
-    def const_len(self) -> int:
-        return sum(map(len, self.pieces))
-
-    def render(self, columns: dict[str, list[bytes]], n: int) -> tuple[bytes, IntArray, dict[str, IntArray]]:
-        """Join ``n`` lines into one block; returns it, each line's length and each slot's lengths."""
-        k = len(self.order)
-        # One cell list for the whole block: [p0, s1, p1, ..., sk, pk+p0, s1, ...]. The end of a line
-        # and the start of the next are one shared piece, so join sees 2k items a row, not 2k+1.
-        cells: list[bytes] = []
-        for piece in self.pieces[1:]:
-            cells += [b"", piece]
-        cells[-1] = self.pieces[-1] + self.pieces[0]
-        out = [self.pieces[0]]
-        out += cells * n  # constant pieces shared by reference; only slot cells get replaced
-        out[-1] = self.pieces[-1]
-        lens = np.full(n, self.const_len, dtype=np.int64)
-        slot_lens = {}
-        for j, name in enumerate(self.order):
-            col = columns[name]
-            out[2 * j + 1 :: 2 * k] = col
-            slot_lens[name] = np.fromiter(map(len, col), dtype=np.int64, count=n)
-            lens += slot_lens[name]
-        return b"".join(out), lens, slot_lens
 
 
 class _RangeReader(io.RawIOBase):
@@ -192,15 +81,14 @@ class _RangeReader(io.RawIOBase):
 class Spool:
     """Lines and custom_ids of a job: in memory while small, spilled to a private temp dir when big.
 
-    A job under ``spill_at`` bytes (64 MiB by default) stays as a list of in-memory blocks, so its
-    bytes are written exactly once, by ``to_jsonl``/upload; past it, everything moves to files in a
-    temp dir (removed when the last user is collected) so memory stays bounded by the block.
+    A job under ``SPILL_BYTES`` (64 MiB) stays as a list of in-memory blocks, so its bytes are
+    written exactly once, by ``to_jsonl``/upload; past it, everything moves to files in a temp dir
+    (removed when the last user is collected) so memory stays bounded by the block.
     ``ends`` holds each line's end offset (8 bytes a row: the only per-row state kept in memory,
     besides ``n_inputs`` for embeddings), so parts and ranges are computed without reading lines.
     """
 
-    def __init__(self, *, spill_at: int | None = None) -> None:
-        self._spill_at = SPILL_BYTES if spill_at is None else spill_at
+    def __init__(self) -> None:
         self._dir: str | None = None
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self.path = ""  # the lines file, once spilled
@@ -242,7 +130,7 @@ class Spool:
         n_inputs: IntArray | None,
     ) -> None:
         """Add a block of whole lines, each line's length and their escaped ids (see :func:`join_ids`)."""
-        if not self.spilled and self._offset + len(block) > self._spill_at:
+        if not self.spilled and self._offset + len(block) > SPILL_BYTES:  # a global, so tests can lower it
             self._spill()
         if self._lines_f is not None and self._ids_f is not None:
             self._lines_f.write(block)
@@ -256,6 +144,7 @@ class Spool:
             self._inputs.append(n_inputs)
 
     def finish(self) -> Spool:
+        """Close the files and index the lines; returns ``self``, ready to read."""
         for f in (self._lines_f, self._ids_f):
             if f is not None:
                 f.close()
@@ -268,6 +157,7 @@ class Spool:
         return self
 
     def discard(self) -> None:
+        """Drop the lines now (after an error): close and remove the files, free the blocks."""
         for f in (self._lines_f, self._ids_f):
             if f is not None:
                 f.close()
@@ -277,9 +167,11 @@ class Spool:
 
     @property
     def nbytes(self) -> int:
+        """Bytes of all lines."""
         return int(self.ends[-1]) if len(self.ends) else 0
 
     def start_of(self, line: int) -> int:
+        """Byte offset where line ``line`` (0-based) starts."""
         return int(self.ends[line - 1]) if line > 0 else 0
 
     def custom_ids(self) -> list[str]:
@@ -301,6 +193,7 @@ class Spool:
         return ids
 
     def open(self, start: int, end: int, name: str) -> io.BufferedReader:
+        """A seekable binary stream of ``[start, end)``, called ``name`` (the upload's filename)."""
         return io.BufferedReader(_RangeReader(self, start, end, name), buffer_size=_BLOCK)
 
     def slices(self, start: int, end: int) -> Iterator[memoryview]:
@@ -315,6 +208,7 @@ class Spool:
                 yield view
 
     def iter_blocks(self, start: int = 0, end: int | None = None) -> Iterator[bytes | memoryview]:
+        """``[start, end)`` of the lines in big chunks (not cut at line ends)."""
         end = self.nbytes if end is None else end
         if not self.spilled:
             yield from self.slices(start, end)
@@ -348,15 +242,17 @@ class Spool:
             while len(view):  # os.write may write less than asked (signals, pipes)
                 view = view[os.write(fd, view) :]
 
-    def iter_lines(self, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def iter_lines(self) -> Iterator[bytes]:
+        """Every line, each ending with ``\\n``."""
         tail = b""
-        for chunk in self.iter_blocks(start, end):
+        for chunk in self.iter_blocks():
             lines = (tail + chunk).split(b"\n")
             tail = lines.pop()
             for line in lines:
                 yield line + b"\n"
 
     def sha256(self, prefix: bytes = b"", start: int = 0, end: int | None = None) -> str:
+        """Hex SHA-256 of ``prefix`` followed by ``[start, end)`` of the lines."""
         h = hashlib.sha256(prefix)
         for chunk in self.iter_blocks(start, end):
             h.update(chunk)
@@ -366,11 +262,3 @@ class Spool:
 def join_ids(ids: Sequence[bytes]) -> bytes:
     """Escaped custom_ids as a spool's id block: escaped ids hold no raw newline, so one ends each."""
     return b"\n".join(ids) + b"\n"
-
-
-def raise_rows(message: str, labels: Sequence[Any], total: int | None = None) -> None:
-    """Raise a BatchInputError naming the first five offending rows."""
-    total = len(labels) if total is None else total
-    shown = ", ".join(repr(x) for x in list(labels)[:5])
-    more = f" and {total - 5} more" if total > 5 else ""
-    raise BatchInputError(f"{message} at rows [{shown}]{more}")
