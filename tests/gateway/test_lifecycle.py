@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 from gateway_helpers import chat_line, make_client, read_lines, run, submit, wait
 
@@ -163,3 +164,27 @@ def test_callable_responder_and_http_errors() -> None:
             model="openai-main/x", messages=[{"role": "user", "content": "yo"}]
         )
         assert reply.choices[0].message.content == "YO"
+
+
+def test_responder_error_is_the_gateways_http_error() -> None:
+    """A responder's ResponderError answers like the gateway's own errors: status, OpenAI type, headers."""
+
+    def busy(endpoint: str, body: dict[str, Any]) -> Any:
+        raise ResponderError(429, "slow down", headers={"retry-after": "7"})
+
+    with LocalGateway(speed="max", responder=busy) as gw:
+        client = make_client(gw, max_retries=0)
+        with pytest.raises(openai.RateLimitError) as caught:
+            client.chat.completions.create(
+                model="openai-main/x", messages=[{"role": "user", "content": "hi"}]
+            )
+        assert caught.value.response.headers["retry-after"] == "7"
+        assert caught.value.body == {
+            "message": "slow down",
+            "type": "rate_limit_error",
+            "code": None,
+            "param": None,
+        }
+        done = run(client, [chat_line("a")])
+        error = read_lines(client, done.error_file_id)[0]["response"]
+        assert error["status_code"] == 429 and error["body"]["error"]["type"] == "rate_limit_error"
