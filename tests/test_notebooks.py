@@ -102,9 +102,8 @@ def private_uses(script: Path) -> list[str]:
 
 
 def test_the_tutorials_are_pairs() -> None:
-    assert len(NOTEBOOKS) == 5
-    assert [p.with_suffix(".py") for p in NOTEBOOKS] == SCRIPTS
-    assert not (ROOT / "notebooks" / "make_notebooks.py").exists()
+    assert NOTEBOOKS, "no tutorials found"
+    assert [p.with_suffix(".py") for p in NOTEBOOKS] == SCRIPTS  # no notebook or script alone
 
 
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
