@@ -4,6 +4,13 @@ Pure: no network, no journal. :func:`build_requests` checks every row and says w
 wrong; the :class:`BatchRequests` it returns previews itself, estimates its cost and writes its
 parts atomically.
 
+Inside, data flows one way: ``_encode`` (the frame encoder) takes the rows block by block, has
+``_cells`` check and escape each column (``_arrow`` does plain text columns in Arrow) and
+``_template`` join them into lines, and appends them to a ``_spool``; ``_load`` checks an
+existing JSONL file into a spool instead. ``_requests`` wraps a spool as the job and its parts;
+``_body`` knows endpoints, limits and body parameters, ``_codec`` the JSON encoding, and
+``_estimate`` tokens and prices.
+
 Examples
 --------
 >>> import pandas as pd

@@ -1,4 +1,13 @@
-"""Request body shapes per endpoint: body parameters, ``response_format`` and their checks."""
+"""What the Batch API accepts: endpoints, limits, and the checked pieces of a request body.
+
+Body parameters must serialise exactly; ``response_format`` becomes the endpoint's body fragment
+plus the JSON schema kept for parsing results.
+
+Examples
+--------
+>>> check_params({"max_tokens": 5})
+{'max_tokens': 5}
+"""
 
 from __future__ import annotations
 
@@ -44,7 +53,13 @@ MAX_EMBEDDING_INPUTS = 50_000
 
 
 def normalise_endpoint(endpoint: str | None, *, embeddings: bool, allowed: tuple[str, ...]) -> str:
-    """``None`` -> chat completions (embeddings when ``input=`` names a column); ``"embeddings"`` -> ``/v1/embeddings``."""
+    """``None`` -> chat completions (embeddings when ``input=`` names a column); ``"embeddings"`` -> ``/v1/embeddings``.
+
+    Examples
+    --------
+    >>> normalise_endpoint("embeddings", embeddings=False, allowed=ENDPOINTS)
+    '/v1/embeddings'
+    """
     if endpoint is None:
         return "/v1/embeddings" if embeddings else "/v1/chat/completions"
     if not isinstance(endpoint, str):
@@ -95,6 +110,11 @@ def response_format_body(response_format: Any, endpoint: str) -> tuple[dict[str,
     Accepts a pydantic model class (strict ``json_schema``), a JSON-schema dict, a full
     ``response_format`` dict (``{"type": "json_schema", ...}`` or ``{"type": "json_object"}``) or
     ``"json_object"``.
+
+    Examples
+    --------
+    >>> response_format_body("json_object", "/v1/responses")
+    ({'text': {'format': {'type': 'json_object'}}}, None)
     """
     if response_format is None:
         return {}, None
@@ -150,6 +170,7 @@ def schema_from_body(body: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def check_sources(ep: str, *, prompt: Any, messages: Any, system: Any, input: Any) -> None:
+    """Check that exactly one source of the request text is given, and that the endpoint takes it."""
     given = [n for n, v in (("prompt", prompt), ("messages", messages), ("input", input)) if v is not None]
     if len(given) != 1:
         need = {"/v1/embeddings": "input= (or prompt=)", "/v1/completions": "prompt= (or input=)"}.get(

@@ -15,6 +15,7 @@ Examples
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -110,8 +111,6 @@ class Estimate:
         return "<Estimate\n" + "\n".join(f"  {k}: {v}" for k, v in self._lines()) + ">"
 
     def _repr_html_(self) -> str:
-        import html
-
         rows = "".join(f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(v)}</td></tr>"
                        for k, v in self._lines())  # fmt: skip
         return f"<div><b>Estimate</b><table>{rows}</table></div>"

@@ -1,4 +1,16 @@
-"""Load an existing JSONL batch file into a spool, checking every line (1-based line numbers)."""
+"""The loader: existing JSONL batch lines -> a spool, every line checked (errors name file and line).
+
+Examples
+--------
+>>> line = b'{"custom_id":"a","method":"POST","url":"/v1/embeddings","body":{"model":"m","input":"hi"}}\\n'
+>>> loaded = load_lines([("in.jsonl line 1", line)], endpoint=None, omit_routing=False, max_bytes=1000)
+>>> loaded.endpoint, loaded.model, loaded.spool.custom_ids()
+('/v1/embeddings', 'm', ['a'])
+>>> load_lines([("in.jsonl line 1", b"[]")], endpoint=None, omit_routing=False, max_bytes=1000)
+Traceback (most recent call last):
+tfbatch_nb.errors.BatchInputError: invalid batch file:
+  in.jsonl line 1: must be a JSON object, got list
+"""
 
 from __future__ import annotations
 
@@ -24,6 +36,8 @@ _FLUSH_LINES = 20_000
 
 @dataclass
 class Loaded:
+    """Checked lines in a finished spool, and what they say about the job."""
+
     spool: Spool
     endpoint: str
     model: str | None

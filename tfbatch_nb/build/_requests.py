@@ -1,9 +1,11 @@
-"""DataFrame -> validated, sharded batch request lines (JSONL); pure, no network.
+"""The job: validated request lines split into parts, made from a DataFrame or a JSONL file.
 
-:func:`build_requests` turns a DataFrame (or DataFrame chunks) into a :class:`BatchRequests`:
-lines kept in memory (past 64 MiB, in a private spool file on disk), split into
-:class:`RequestPart` s within the Batch API's limits, with a content hash that identifies the job. Every problem is a
-:class:`~tfbatch_nb.errors.BatchInputError` raised before anything is written.
+:func:`build_requests` checks its arguments and has the frame encoder write the rows' lines into a
+spool (in memory; past 64 MiB, a private temp file); ``BatchRequests.from_jsonl`` has the loader
+check a file's lines into one. :class:`BatchRequests` splits the spool into :class:`RequestPart` s
+within the Batch API's limits, hashes it into the job's identity, and writes, previews and
+estimates it. Every problem is a :class:`~tfbatch_nb.errors.BatchInputError` raised before
+anything is written.
 
 Examples
 --------
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+import pandas as pd
 
 from ..errors import BatchInputError
 from ..providers import Provider, resolve
@@ -47,6 +50,7 @@ from ._spool import Spool
 
 __all__ = ["BatchRequests", "RequestPart", "build_requests"]
 
+#: Default limits of one part (the OpenAI Batch API's: 50,000 requests, 200 MB a file).
 MAX_LINES = 50_000
 MAX_BYTES = 200 * 2**20
 
@@ -261,7 +265,7 @@ class BatchRequests:
         loaded = load_lines(keep, endpoint=self.endpoint, omit_routing=True, max_bytes=self.max_bytes)
         return BatchRequests(loaded.spool, warnings=self.warnings, **self._settings())
 
-    def preview(self, n: int = 3) -> Any:
+    def preview(self, n: int = 3) -> pd.DataFrame:
         """A small DataFrame of the first ``n`` requests: custom_id, prompt excerpt, bytes.
 
         Examples
