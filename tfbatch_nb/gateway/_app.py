@@ -134,6 +134,10 @@ def _provider(
     return integration
 
 
+def _no_batch(batch_id: str) -> ApiError:
+    return ApiError(404, f"No batch found with id '{batch_id}'.", param="batch_id", code="batch_not_found")
+
+
 def build_router(state: State) -> APIRouter:
     """The API routes, to be mounted under each prefix."""
     router = APIRouter()
@@ -233,9 +237,7 @@ def build_router(state: State) -> APIRouter:
         _provider(state, request, create=False)
         obj = runner.get(batch_id)
         if obj is None:
-            raise ApiError(
-                404, f"No batch found with id '{batch_id}'.", param="batch_id", code="batch_not_found"
-            )
+            raise _no_batch(batch_id)
         return _json(obj)
 
     router.add_route("/batches/{batch_id}", get_batch, methods=["GET"])
@@ -248,9 +250,7 @@ def build_router(state: State) -> APIRouter:
         except ValueError as exc:
             raise ApiError(400, str(exc), param="batch_id", code="batch_not_cancellable") from None
         if obj is None:
-            raise ApiError(
-                404, f"No batch found with id '{batch_id}'.", param="batch_id", code="batch_not_found"
-            )
+            raise _no_batch(batch_id)
         return _json(obj)
 
     for path, endpoint in REALTIME.items():

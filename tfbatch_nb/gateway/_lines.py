@@ -50,15 +50,8 @@ class Sink:
         self.count = 0
         self._fh: Any = None
 
-    def write(self, data: bytes) -> None:
-        """Append one record (a JSON line ending in a newline)."""
-        if self._fh is None:
-            self._fh = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
-        self._fh.write(data)
-        self.count += 1
-
-    def write_block(self, data: bytes | memoryview, count: int) -> None:
-        """Append ``count`` records at once (``data`` is their JSON lines, each ending in a newline)."""
+    def write(self, data: bytes | memoryview, count: int = 1) -> None:
+        """Append ``count`` records (``data`` is their JSON lines, each ending in a newline)."""
         if self._fh is None:
             self._fh = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
         self._fh.write(data)

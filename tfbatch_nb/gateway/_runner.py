@@ -356,7 +356,7 @@ class Runner:
                     out.discard()
                     usage[0] = usage[1] = 0
                     return None
-                out.write_block(memoryview(records), lines)
+                out.write(memoryview(records), lines)
                 usage[0] += i
                 usage[1] += o
         finally:
