@@ -63,7 +63,7 @@ def test_import_is_light() -> None:
 def test_only_widgets_imports_ipywidgets() -> None:
     offenders = []
     for path in (ROOT / "tfbatch_nb").rglob("*.py"):
-        if path.name == "_widgets.py":
+        if path.name == "widgets.py":
             continue
         text = path.read_text()
         if "import ipywidgets" in text or "from ipywidgets" in text:

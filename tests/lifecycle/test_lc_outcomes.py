@@ -88,11 +88,12 @@ def test_cancel(start_gateway: Any, connect_to: Any, make_requests: Any) -> None
 
 
 def test_unknown_status_does_not_crash(gw: Any, make_requests: Any) -> None:
-    from tfbatch_nb.ui._snapshot import part_from_batch
+    from tfbatch_nb.ui import part_from_batch
 
     batch = gw.submit(make_requests(), name="odd")
-    batch._stop_watcher()
-    batch._absorb(part_from_batch(0, {"id": batch.ids[0], "status": "JOB_STATE_RUNNING"}, n_lines=37))
+    batch.stop_watching()
+    gw.journal.record_part(batch.id, part_from_batch(0, {"id": batch.ids[0], "status": "JOB_STATE_RUNNING"}))
+    batch.reload()
     snap = batch.snapshot()
     assert snap.status == "JOB_STATE_RUNNING" and not snap.terminal
     assert "JOB_STATE_RUNNING" in repr(batch) and "JOB_STATE_RUNNING" in batch._repr_html_()

@@ -23,6 +23,6 @@ def test_core_imports_no_jupyter() -> None:
 
 
 def test_widgets_unavailable_outside_a_kernel() -> None:
-    code = "from tfbatch_nb.ui import _widgets as widgets; print(widgets.available())"
+    code = "from tfbatch_nb.ui import widgets; print(widgets.available())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

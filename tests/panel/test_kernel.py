@@ -17,7 +17,7 @@ def test_batch_cell_records_widget_plus_deterministic_text(tmp_path: Path, execu
         "batch = gw.submit(reqs, name='kernel').wait(progress=False)",
         "batch",
         "batch.panel()",
-        "from tfbatch_nb.ui import _widgets as widgets\nprint(widgets.available())",
+        "from tfbatch_nb.ui import widgets\nprint(widgets.available())",
         "gw.close()",
     ]
     nb = execute_cells(cells)

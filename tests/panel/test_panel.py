@@ -15,7 +15,7 @@ import pytest
 
 import tfbatch_nb as tfb
 from tfbatch_nb.ui import _display as display
-from tfbatch_nb.ui import _widgets as widgets
+from tfbatch_nb.ui import widgets
 
 DEADLINE_S = 60.0
 

@@ -11,29 +11,37 @@ part's rows are ``failed``) unless every part failed, which raises ``BatchFailed
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
-from ..errors import BatchFailedError, TfBatchError
-from ..ui import _display as display
-from ..ui import _progress
-from ..ui._snapshot import TERMINAL, PartSnapshot, Snapshot, make_snapshot, part_from_batch, part_from_row
-from . import _outcome
-from ._poll import Watcher, call_with_retry, describe, is_transient, wait_until_done
+from ..build import BatchRequests
+from ..errors import BatchFailedError, BatchInputError, TfBatchError
+from ..ui import (
+    TERMINAL,
+    PartSnapshot,
+    Snapshot,
+    make_snapshot,
+    part_from_batch,
+    render_html,
+    render_text,
+    widget_frontend,
+)
+from ._context import Context
+from ._outcome import collect, error_frame, fold, join_rows, validation_errors
+from ._poll import Watcher, describe, is_transient, wait_until_done
 
-if TYPE_CHECKING:
-    from ._connection import Gateway
-
-__all__ = ["Batch"]
+__all__ = ["Batch", "Listener", "SubmitJob"]
 
 log = logging.getLogger("tfbatch_nb")
 Listener = Callable[[Snapshot], None]
+#: How a job submits its retry job: the connection's own submit path (``Gateway`` passes its own).
+SubmitJob = Callable[..., "Batch"]
 
 
 class Batch:
@@ -56,8 +64,12 @@ class Batch:
     >>> batch.results(join=df)  # doctest: +SKIP
     """
 
-    def __init__(self, gateway: Gateway, job_id: str) -> None:
-        self._gw = gateway
+    def __init__(
+        self, ctx: Context, job_id: str, *, open_job: Callable[[str], Batch], submit_job: SubmitJob
+    ) -> None:
+        self._ctx = ctx
+        self._open_job = open_job  # the connection's one Batch object per job (retry jobs are jobs too)
+        self._submit_job = submit_job
         self.id = job_id
         self._lock = threading.RLock()
         self._listeners: list[Listener] = []
@@ -66,13 +78,13 @@ class Batch:
         self._last_error: str | None = None
         self._updated: float | None = None
         self._frame: pd.DataFrame | None = None
-        self._parts = [part_from_row(r) for r in gateway.journal.parts(job_id)]
+        self._parts = ctx.journal.part_snapshots(job_id)
 
     # -- facts ------------------------------------------------------------------------------
     def _job(self) -> dict[str, Any]:
-        job = self._gw.journal.job(self.id)
+        job = self._ctx.journal.job(self.id)
         if job is None:  # pragma: no cover - the journal lost a row under us
-            raise TfBatchError(f"job {self.id} is not in the journal {self._gw.journal.folder}")
+            raise TfBatchError(f"job {self.id} is not in the journal {self._ctx.journal.folder}")
         return job
 
     @property
@@ -109,7 +121,7 @@ class Batch:
         job = self._job()
         with self._lock:
             parts = tuple(self._parts)
-            finished = [p["finished_at"] for p in self._gw.journal.parts(self.id) if p["finished_at"]]
+            finished = [p["finished_at"] for p in self._ctx.journal.parts(self.id) if p["finished_at"]]
             return make_snapshot(
                 job_id=self.id, name=job["name"], provider=job["provider"], model=job["model"],
                 endpoint=job["endpoint"], parts=parts, created_at=job["created"], updated_at=self._updated,
@@ -117,33 +129,35 @@ class Batch:
                 polls=self._polls, transient_errors=self._transient,
             )  # fmt: skip
 
-    # -- state changes (also used by _submit) --------------------------------------------------
+    # -- state changes ------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Read the parts' state from the journal again (after a submit or attach wrote it).
+
+        Examples
+        --------
+        >>> batch.reload()  # doctest: +SKIP
+        """
+        with self._lock:
+            self._parts = self._ctx.journal.part_snapshots(self.id)
+
     def _absorb(self, part: PartSnapshot) -> None:
         """Take in a part's new state; journal it."""
         with self._lock:
-            old = self._parts[part.index] if part.index < len(self._parts) else None
-            if old is not None and not part.total:
-                part = dataclasses.replace(part, total=old.total)
-            if part.index < len(self._parts):
-                self._parts[part.index] = part
+            kept = self._ctx.journal.record_part(self.id, part)
+            if kept.index < len(self._parts):
+                self._parts[kept.index] = kept
             else:
-                self._parts.append(part)
-            finished = time.time() if part.terminal and not (old and old.terminal) else None
-            fields: dict[str, Any] = dict(status=part.status, total=part.total, completed=part.completed,
-                                          failed=part.failed, output_file_id=part.output_file_id,
-                                          error_file_id=part.error_file_id, errors=list(part.errors))  # fmt: skip
-            if part.batch_id:
-                fields["batch_id"] = part.batch_id
-            if finished is not None:
-                fields["finished_at"] = finished
-            self._gw.journal.update_part(self.id, part.index, **fields)
-            snap = make_snapshot(
-                job_id=self.id, name=None, provider="", model=None, endpoint="", parts=self._parts
-            )
-            self._gw.journal.update_job(self.id, status=snap.status, total=snap.total, completed=snap.completed,
-                                        failed=snap.failed, updated=time.time())  # fmt: skip
+                self._parts.append(kept)
 
-    def _note_error(self, exc: BaseException) -> None:
+    def note_error(self, exc: BaseException) -> None:
+        """Count an error that polling or submitting went on after; the snapshot shows the last one.
+
+        Examples
+        --------
+        >>> batch.note_error(TimeoutError("slow gateway"))  # doctest: +SKIP
+        >>> batch.snapshot().last_error  # doctest: +SKIP
+        'TimeoutError: slow gateway'
+        """
         with self._lock:
             self._transient += 1
             self._last_error = describe(exc)
@@ -172,11 +186,11 @@ class Batch:
         for part in running:
             assert part.batch_id is not None
             try:
-                remote = self._gw.client.batches.retrieve(part.batch_id)
+                remote = self._ctx.client.batches.retrieve(part.batch_id)
             except Exception as exc:
                 if not is_transient(exc):
                     raise
-                self._note_error(exc)
+                self.note_error(exc)
                 continue
             self._absorb(part_from_batch(part.index, remote, n_lines=part.total))
         with self._lock:
@@ -201,10 +215,6 @@ class Batch:
         37
         """
         return self._poll(notify=True)
-
-    def _first_delay(self) -> float:
-        # The local gateway answers in milliseconds: poll it fast so tutorials feel live.
-        return 0.25 if self._gw.local is not None or "127.0.0.1" in self._gw.base_url else 1.0
 
     def wait(
         self, *, timeout: float | None = None, poll: float | None = None, progress: bool | None = None
@@ -237,8 +247,8 @@ class Batch:
         >>> batch.wait(timeout=600).status  # doctest: +SKIP
         'completed'
         """
-        first = poll if poll is not None else self._first_delay()
-        wait_until_done(self, timeout=timeout, first=first, progress=progress)
+        first = poll if poll is not None else self._ctx.poll_first
+        wait_until_done(self._poll, label=self.id, timeout=timeout, first=first, progress=progress)
         return self
 
     def watch(self) -> Watcher:
@@ -253,10 +263,29 @@ class Batch:
         """
         with self._lock:
             if self._watcher is None or not self._watcher.is_alive():
-                self._watcher = Watcher(self, first=self._first_delay()).start()
+                # Weak references: a forgotten batch may be collected, and its thread then ends.
+                refresh, note = weakref.WeakMethod(self.refresh), weakref.WeakMethod(self.note_error)
+
+                def poll() -> Snapshot | None:
+                    method = refresh()
+                    return None if method is None else method()
+
+                def on_error(exc: BaseException) -> None:
+                    method = note()
+                    if method is not None:
+                        method(exc)
+
+                self._watcher = Watcher(poll, on_error=on_error, first=self._ctx.poll_first,
+                                        name=f"tfbatch-watch-{self.id}").start()  # fmt: skip
             return self._watcher
 
-    def _stop_watcher(self) -> None:
+    def stop_watching(self) -> None:
+        """Stop the background watcher, if one runs (``gw.close()`` does it for every job).
+
+        Examples
+        --------
+        >>> batch.stop_watching()  # doctest: +SKIP
+        """
         with self._lock:
             watcher = self._watcher
         if watcher is not None:
@@ -277,8 +306,7 @@ class Batch:
         for part in running:
             bid = part.batch_id
             assert bid is not None
-            remote = call_with_retry(lambda b=bid: self._gw.client.batches.cancel(b), what="cancel",  # type: ignore[misc]
-                                     on_error=self._note_error)  # fmt: skip
+            remote = self._ctx.client.batches.cancel(bid)
             self._absorb(part_from_batch(part.index, remote, n_lines=part.total))
         return self._poll()
 
@@ -289,7 +317,7 @@ class Batch:
             snap = self.wait(timeout=timeout).snapshot()
         with self._lock:
             if self._frame is None:
-                self._frame = _outcome.collect(self, snap.parts)
+                self._frame = collect(self._ctx, self._job(), snap.parts)
             return self._frame
 
     def results(
@@ -324,12 +352,23 @@ class Batch:
         frame = self._own_results(timeout=timeout)
         parts = self.snapshot().parts
         if parts and all(p.status == "failed" for p in parts):
-            errs = _outcome.validation_errors(parts)
+            errs = validation_errors(parts)
             raise BatchFailedError(f"job {self.id} failed validation ({', '.join(self.ids)})", errors=errs)
         if retries:
-            frame = _outcome.with_retries(self, frame, refresh=True)
+            frame = self._with_retries(frame, refresh=True)
         if join is not None:
-            return _outcome.join_rows(frame, join, self._job().get("id_column"))
+            return join_rows(frame, join, self._job().get("id_column"))
+        return frame
+
+    def _with_retries(self, frame: pd.DataFrame, *, refresh: bool) -> pd.DataFrame:
+        """Fold in the answers of finished retry jobs (polling running ones once if ``refresh``)."""
+        for child in self._ctx.journal.children(self.id):
+            retried = self._open_job(child["job_id"])
+            snap = retried.snapshot()
+            if not snap.terminal and refresh:
+                snap = retried.refresh()
+            if snap.terminal and not all(p.status == "failed" for p in snap.parts):
+                frame = fold(frame, retried.results())
         return frame
 
     def errors(self) -> pd.DataFrame:
@@ -342,7 +381,8 @@ class Batch:
         --------
         >>> batch.errors()  # doctest: +SKIP
         """
-        return _outcome.error_frame(self)
+        snap = self.snapshot()
+        return error_frame(snap, self._own_results(timeout=None) if snap.terminal else None)
 
     def retry_failed(
         self, *, include: Iterable[str] = ("failed", "expired", "cancelled", "missing")
@@ -368,7 +408,28 @@ class Batch:
         >>> retry = batch.retry_failed()  # doctest: +SKIP
         >>> retry.wait(); batch.results()  # doctest: +SKIP
         """
-        return _outcome.retry(self, set(include))
+        wanted = set(include)
+        snap = self.snapshot()
+        if not snap.terminal:
+            raise TfBatchError(f"job {self.id} is still {snap.status}; wait() for it before retrying rows")
+        frame = self._with_retries(self._own_results(timeout=None), refresh=False)
+        ids = frame.index[frame["status"].isin(wanted)].tolist()
+        children = self._ctx.journal.children(self.id)
+        if not ids and children:
+            # A re-run cell: the rows were already retried (and those answers are folded in), so
+            # hand back the newest retry job instead of failing or paying again.
+            return self._open_job(children[-1]["job_id"])
+        if not ids:
+            raise BatchInputError(
+                f"no rows of job {self.id} have a status in {sorted(wanted)}: nothing to retry"
+            )
+        job = self._job()
+        paths = [self._ctx.journal.part_path(self.id, p.index) for p in snap.parts]
+        source = BatchRequests.from_jsonl(paths, provider=self._ctx.provider)
+        name = f"{job['name']}-retry{len(children) + 1}" if job["name"] else None
+        return self._submit_job(source.subset(ids), name=name, completion_window=job.get("completion_window") or "24h",
+                                metadata=job.get("metadata"), force=False, parent_job=self.id,
+                                id_column=job.get("id_column"))  # fmt: skip
 
     # -- display ------------------------------------------------------------------------------------
     def panel(self) -> Any:
@@ -378,21 +439,21 @@ class Batch:
         --------
         >>> batch.panel()  # doctest: +SKIP
         """
-        from ..ui import _widgets as widgets
+        from ..ui import widgets
 
         return widgets.panel_for(self)
 
     def __repr__(self) -> str:
-        return display.render_text(self.snapshot())
+        return render_text(self.snapshot())
 
     def _repr_html_(self) -> str:
-        return display.render_html(self.snapshot())
+        return render_html(self.snapshot())
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        if _progress.widget_frontend():
-            from ..ui import _widgets as widgets
+        if widget_frontend():
+            from ..ui import widgets
 
             bundle: dict[str, Any] = widgets.mimebundle(self)
             return bundle
         snap = self.snapshot()
-        return {"text/plain": display.render_text(snap), "text/html": display.render_html(snap)}
+        return {"text/plain": render_text(snap), "text/html": render_html(snap)}

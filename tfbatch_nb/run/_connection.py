@@ -28,14 +28,16 @@ from typing import TYPE_CHECKING, Any
 import openai
 
 from .. import providers as _providers
+from ..build import BatchRequests
 from ..errors import BatchInputError, TfBatchError
 from . import _local
+from ._batch import Batch
+from ._context import Context
 from ._journal import Journal
+from ._submit import attach, claim, ensure_created
 
 if TYPE_CHECKING:
-    from ..build._requests import BatchRequests
     from ..gateway import LocalGateway
-    from ._batch import Batch
 
 __all__ = ["Gateway", "connect"]
 
@@ -111,7 +113,7 @@ def connect(
         client = openai.OpenAI(
             base_url=base_url, api_key=api_key, default_headers=prov.headers(), **client_options
         )
-        return Gateway(client, provider=prov, journal=book, identity=base_url.rstrip("/"))
+        return Gateway(client, provider=prov, journal=book, identity=base_url.rstrip("/"), poll_first=1.0)
     options = dict(gateway_options or {})
     options.setdefault("data_dir", book.folder / "local-gateway")
     try:
@@ -130,7 +132,10 @@ def connect(
         raise
     # The local port changes on every start; its data folder is what identifies the gateway.
     identity = f"local:{Path(server.data_dir or '').resolve()}"
-    return Gateway(client, provider=prov, journal=book, identity=identity, local_gateway=server)
+    # The local gateway answers in milliseconds: poll it fast so tutorials feel live.
+    return Gateway(
+        client, provider=prov, journal=book, identity=identity, local_gateway=server, poll_first=0.25
+    )
 
 
 class Gateway:
@@ -165,12 +170,15 @@ class Gateway:
         journal: Journal,
         identity: str,
         local_gateway: LocalGateway | None = None,
+        poll_first: float = 1.0,
     ) -> None:
         self.client = client
         self.provider = provider
         self.journal = journal
         self.local = local_gateway
         self.identity = identity
+        self._ctx = Context(client=client, provider=provider, journal=journal, identity=identity,
+                            poll_first=poll_first)  # fmt: skip
         self._batches: dict[str, Batch] = {}
         self._lock = threading.RLock()
         self._closed = False
@@ -202,13 +210,32 @@ class Gateway:
     # -- jobs -----------------------------------------------------------------------------
     def _batch(self, job_id: str) -> Batch:
         # One Batch object per job and connection: every display of a job shares one watcher.
-        from ._batch import Batch
-
         with self._lock:
             found = self._batches.get(job_id)
             if found is None:
-                found = self._batches[job_id] = Batch(self, job_id)
+                found = Batch(self._ctx, job_id, open_job=self._batch, submit_job=self._submit)
+                self._batches[job_id] = found
             return found
+
+    def _submit(
+        self,
+        requests: BatchRequests,
+        *,
+        name: str | None,
+        completion_window: str,
+        metadata: Mapping[str, str] | None,
+        force: bool,
+        parent_job: str | None = None,
+        id_column: str | None = None,
+    ) -> Batch:
+        # The one submit path: gw.submit and batch.retry_failed both come here.
+        self._check_open()
+        job_id = claim(self._ctx, requests, name=name, completion_window=completion_window, metadata=metadata,
+                       force=force, parent_job=parent_job, id_column=id_column)  # fmt: skip
+        batch = self._batch(job_id)
+        ensure_created(self._ctx, job_id, on_error=batch.note_error)
+        batch.reload()
+        return batch
 
     def submit(
         self,
@@ -253,11 +280,8 @@ class Gateway:
         >>> gw.submit(reqs, name="reviews-v1") is batch  # doctest: +SKIP
         True
         """
-        from ._submit import submit
-
-        self._check_open()
-        return submit(
-            self, requests, name=name, completion_window=completion_window, metadata=metadata, force=force
+        return self._submit(
+            requests, name=name, completion_window=completion_window, metadata=metadata, force=force
         )
 
     def attach(self, id_or_name: str) -> Batch:
@@ -285,10 +309,11 @@ class Gateway:
         --------
         >>> batch = gw.attach("reviews-v1")  # doctest: +SKIP
         """
-        from ._submit import attach
-
         self._check_open()
-        return attach(self, id_or_name)
+        job_id = attach(self._ctx, id_or_name)
+        batch = self._batch(job_id)
+        batch.reload()
+        return batch
 
     def batches(self) -> Any:
         """The journal of this gateway as a DataFrame, newest first.
@@ -309,7 +334,7 @@ class Gateway:
         --------
         >>> gw.dashboard()  # doctest: +SKIP
         """
-        from ..ui import _widgets as widgets
+        from ..ui import widgets
 
         return widgets.Dashboard(self)
 
@@ -335,7 +360,7 @@ class Gateway:
             batches = list(self._batches.values())
         _OPEN.discard(self)
         for batch in batches:
-            batch._stop_watcher()
+            batch.stop_watching()
         self.client.close()
         if self.local is not None:
             _local.release(self.local)  # stops it unless another open connection shares it

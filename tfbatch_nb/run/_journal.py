@@ -17,9 +17,6 @@ SQLite in WAL mode with short transactions makes the journal safe across process
 kernels, a script and a notebook); one lock per :class:`Journal` makes it safe across threads
 (the watcher thread polls while the user's cell runs).
 
-This module is the write side (schema, claim, updates); the lookups and the jobs frame are in
-``_journal_views.py``, mixed into :class:`Journal`.
-
 Examples
 --------
 >>> import tempfile
@@ -32,6 +29,7 @@ Examples
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -44,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BatchInputError
-from ._journal_views import JSON_COLS, JournalViews, decode
+from ..ui import PartSnapshot, make_snapshot, part_from_row
 
 __all__ = ["Journal", "default_folder"]
 
@@ -134,6 +132,27 @@ _PART_COLS = frozenset(
 )
 
 
+#: Columns stored as JSON text.
+JSON_COLS = frozenset({"metadata", "response_schema", "errors"})
+
+
+def decode(row: sqlite3.Row) -> dict[str, Any]:
+    """A row as a dict, its JSON columns parsed.
+
+    Examples
+    --------
+    >>> db = sqlite3.connect(":memory:")
+    >>> db.row_factory = sqlite3.Row
+    >>> decode(db.execute("SELECT '{\\"a\\": 1}' AS metadata, 2 AS n").fetchone())
+    {'metadata': {'a': 1}, 'n': 2}
+    """
+    out = dict(row)
+    for key in JSON_COLS & out.keys():
+        if out[key] is not None:
+            out[key] = json.loads(out[key])
+    return out
+
+
 def default_folder() -> Path:
     """The journal folder: ``$TFBATCH_HOME`` if set, else ``./.tfbatch`` (relative to the notebook).
 
@@ -153,7 +172,7 @@ def _encode(fields: Mapping[str, Any], allowed: frozenset[str]) -> dict[str, Any
     return {k: json.dumps(v) if k in JSON_COLS and v is not None else v for k, v in fields.items()}
 
 
-class Journal(JournalViews):
+class Journal:
     """The SQLite journal of jobs and their parts, and the folder of each job's files.
 
     Parameters
@@ -388,3 +407,167 @@ class Journal(JournalViews):
                 f"INSERT OR REPLACE INTO parts ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
                 [job_id, index, *values.values()],
             )
+
+    def record_part(self, job_id: str, part: PartSnapshot) -> PartSnapshot:
+        """Journal what was just learnt of one part, and the job's folded totals; return the part as kept.
+
+        An answer without ``request_counts`` keeps the journaled total (the part's line count);
+        the first terminal status stamps ``finished_at``.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from tfbatch_nb.ui import part_from_batch
+        >>> j = Journal(tempfile.mkdtemp())
+        >>> row, _ = j.claim_job(dict(sha256="a", endpoint="/v1/embeddings", provider="p", base_url="u"),
+        ...                      [{"n_lines": 3}])
+        >>> j.record_part(row["job_id"], part_from_batch(0, {"id": "b1", "status": "completed"})).total
+        3
+        >>> j.job(row["job_id"])["status"]
+        'completed'
+        """
+        with self._lock:
+            parts = {p.index: p for p in map(part_from_row, self.parts(job_id))}
+            old = parts.get(part.index)
+            if old is not None and not part.total:
+                part = dataclasses.replace(part, total=old.total)
+            fields: dict[str, Any] = {
+                "status": part.status,
+                "total": part.total,
+                "completed": part.completed,
+                "failed": part.failed,
+                "output_file_id": part.output_file_id,
+                "error_file_id": part.error_file_id,
+                "errors": list(part.errors),
+            }
+            if part.batch_id:
+                fields["batch_id"] = part.batch_id
+            if part.created_at is not None:
+                fields["created_at"] = part.created_at
+            if part.terminal and not (old is not None and old.terminal):
+                fields["finished_at"] = time.time()
+            self.update_part(job_id, part.index, **fields)
+            parts[part.index] = part
+            job = make_snapshot(job_id=job_id, name=None, provider="", model=None, endpoint="",
+                                parts=[parts[i] for i in sorted(parts)])  # fmt: skip
+            self.update_job(job_id, status=job.status, total=job.total, completed=job.completed,
+                            failed=job.failed, updated=time.time())  # fmt: skip
+            return part
+
+    def part_snapshots(self, job_id: str) -> list[PartSnapshot]:
+        """A job's parts as last journaled, in order.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> j = Journal(tempfile.mkdtemp())
+        >>> row, _ = j.claim_job(dict(sha256="a", endpoint="/v1/embeddings", provider="p", base_url="u"),
+        ...                      [{"n_lines": 2}])
+        >>> j.part_snapshots(row["job_id"])[0].status
+        'pending'
+        """
+        return [part_from_row(row) for row in self.parts(job_id)]
+
+    # -- lookups --------------------------------------------------------------------------------
+    def job(self, job_id: str) -> dict[str, Any] | None:
+        """A job's row by its id, or None.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> Journal(tempfile.mkdtemp()).job("job_0") is None
+        True
+        """
+        with self._lock:
+            row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (job_id,)).fetchone()
+        return decode(row) if row is not None else None
+
+    def parts(self, job_id: str) -> list[dict[str, Any]]:
+        """A job's parts in order (empty for an unknown job).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> Journal(tempfile.mkdtemp()).parts("job_0")
+        []
+        """
+        with self._lock:
+            rows = self._db.execute("SELECT * FROM parts WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
+        return [decode(r) for r in rows]
+
+    def find(
+        self, key: str, *, base_url: str | None = None, provider: str | None = None
+    ) -> dict[str, Any] | None:
+        """Find a job by job id, name (the newest of that name) or provider batch id.
+
+        ``base_url`` / ``provider`` narrow a name lookup to one gateway (names are per gateway).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> Journal(tempfile.mkdtemp()).find("nope") is None
+        True
+        """
+        found = self.job(key)
+        if found is not None:
+            return found
+        with self._lock:
+            sql, args = "SELECT * FROM jobs WHERE name = ?", [key]
+            if base_url is not None and provider is not None:
+                sql, args = sql + " AND base_url = ? AND provider = ?", [key, base_url, provider]
+            row = self._db.execute(sql + " ORDER BY created DESC LIMIT 1", args).fetchone()
+            if row is None:
+                hit = self._db.execute(
+                    "SELECT job_id FROM parts WHERE batch_id = ? LIMIT 1", (key,)
+                ).fetchone()
+                if hit is not None:
+                    row = self._db.execute("SELECT * FROM jobs WHERE job_id = ?", (hit[0],)).fetchone()
+        return decode(row) if row is not None else None
+
+    def children(self, job_id: str) -> list[dict[str, Any]]:
+        """Jobs created by ``retry_failed`` of this job, oldest first.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> Journal(tempfile.mkdtemp()).children("job_0")
+        []
+        """
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT * FROM jobs WHERE parent_job = ? ORDER BY created", (job_id,)
+            ).fetchall()
+        return [decode(r) for r in rows]
+
+    def jobs_frame(self, *, base_url: str | None = None, provider: str | None = None) -> Any:
+        """The journal as a DataFrame, newest first: name, job_id, ids, status, counts, created, endpoint, model.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> list(Journal(tempfile.mkdtemp()).jobs_frame().columns)[:4]
+        ['name', 'job_id', 'ids', 'status']
+        """
+        import pandas as pd
+
+        with self._lock:
+            sql, args = "SELECT * FROM jobs", []
+            if base_url is not None and provider is not None:
+                sql, args = sql + " WHERE base_url = ? AND provider = ?", [base_url, provider]
+            jobs = self._db.execute(sql + " ORDER BY created DESC", args).fetchall()
+            parts = self._db.execute("SELECT job_id, batch_id FROM parts ORDER BY job_id, idx").fetchall()
+        ids: dict[str, list[str]] = {}
+        for p in parts:
+            if p["batch_id"]:
+                ids.setdefault(p["job_id"], []).append(p["batch_id"])
+        cols = ["name", "job_id", "ids", "status", "total", "completed", "failed", "created", "endpoint",
+                "model", "provider", "parent_job"]  # fmt: skip
+        rows = [
+            {
+                **{c: j[c] for c in cols if c not in ("ids", "created")},
+                "ids": ids.get(j["job_id"], []),
+                "created": pd.Timestamp(j["created"], unit="s", tz="UTC"),
+            }
+            for j in jobs
+        ]
+        return pd.DataFrame(rows, columns=cols)

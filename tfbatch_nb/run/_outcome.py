@@ -1,58 +1,40 @@
 """A finished job's answers: download each part's files once, parse, check counts, fold in retries.
 
-Kept apart from ``batch.py`` (which follows a job) because this is about files on disk: every
-file goes to the journal folder first (``output-001.jsonl``, ``errors-001.jsonl``), so a second
-call, or a call after a kernel restart, reads the same bytes and downloads nothing.
+About files on disk, not about following a job: every file goes to the journal folder first
+(``output-001.jsonl``, ``errors-001.jsonl``), so a second call, or a call after a kernel
+restart, reads the same bytes and downloads nothing. Each function takes plain data (a
+context, a journal row, snapshots, frames), never a ``Batch``.
 """
 
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
-from ..errors import BatchInputError, TfBatchError
-from ..results import _read as _results
-from ..ui._snapshot import PartSnapshot
+from ..results import RESULT_COLUMNS, parse_results
+from ..ui import PartSnapshot, Snapshot
+from ._context import Context
 from ._download import download_file
-from ._poll import call_with_retry
 
-if TYPE_CHECKING:
-    from ._batch import Batch
-
-__all__ = [
-    "collect",
-    "error_frame",
-    "fold",
-    "join_rows",
-    "part_ids",
-    "retry",
-    "validation_errors",
-    "with_retries",
-]
+__all__ = ["collect", "error_frame", "fold", "join_rows", "part_ids", "validation_errors"]
 
 
-def part_ids(batch: Batch, index: int) -> list[str] | None:
+def part_ids(ctx: Context, job_id: str, index: int) -> list[str] | None:
     """The custom_ids of one part, from the journal's copy (None for a job attached by batch id)."""
-    path = batch._gw.journal.part_path(batch.id, index, "ids", ".txt")
+    path = ctx.journal.part_path(job_id, index, "ids", ".txt")
     if not path.exists():
         return None
     return [line for line in path.read_text().split("\n") if line]
-
-
-def _download(batch: Batch, file_id: str, dest: Path) -> Path:
-    client = batch._gw.client
-    return call_with_retry(lambda: download_file(client, file_id, dest), what="download",
-                           on_error=batch._note_error)  # fmt: skip
 
 
 def _failed_rows(ids: list[str], part: PartSnapshot) -> pd.DataFrame:
     # A part that failed validation never ran: each of its rows is failed, with the first reason.
     first = part.errors[0] if part.errors else {}
     frame: pd.DataFrame = pd.DataFrame(
-        index=pd.Index(ids, name="custom_id"), columns=list(_results.RESULT_COLUMNS), dtype=object
+        index=pd.Index(ids, name="custom_id"), columns=list(RESULT_COLUMNS), dtype=object
     )
     frame["status"] = "failed"
     frame["error_code"] = first.get("code") or "batch_failed"
@@ -62,29 +44,28 @@ def _failed_rows(ids: list[str], part: PartSnapshot) -> pd.DataFrame:
     return frame
 
 
-def collect(batch: Batch, parts: tuple[PartSnapshot, ...]) -> pd.DataFrame:
+def collect(ctx: Context, job: dict[str, Any], parts: Sequence[PartSnapshot]) -> pd.DataFrame:
     """Parse every part of a terminal job into one results frame (parts in order).
 
     Rows of a part that failed validation are ``failed`` with its first validation error; rows
     no file mentions are ``expired`` / ``cancelled`` when their part ended so, else ``missing``.
     A mismatch between parsed rows and the batch's ``request_counts`` is a warning.
     """
-    job = batch._job()
+    job_id = job["job_id"]
     frames = []
     for part in parts:
-        ids = part_ids(batch, part.index)
+        ids = part_ids(ctx, job_id, part.index)
         if part.status == "failed" and not part.output_file_id and not part.error_file_id:
             frames.append(_failed_rows(ids or [], part))
             continue
-        journal = batch._gw.journal
-        outputs = [_download(batch, part.output_file_id, journal.part_path(batch.id, part.index, "output"))] \
+        outputs = [download_file(ctx.client, part.output_file_id, ctx.journal.part_path(job_id, part.index, "output"))] \
             if part.output_file_id else []  # fmt: skip
-        errors = [_download(batch, part.error_file_id, journal.part_path(batch.id, part.index, "errors"))] \
+        errors = [download_file(ctx.client, part.error_file_id, ctx.journal.part_path(job_id, part.index, "errors"))] \
             if part.error_file_id else []  # fmt: skip
         unlisted = part.status if part.status in ("expired", "cancelled") else "missing"
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            frame = _results.parse_results(outputs, errors, custom_ids=ids, schema=job.get("response_schema"),
+            frame = parse_results(outputs, errors, custom_ids=ids, schema=job.get("response_schema"),
                                            unlisted=unlisted, endpoint=job.get("endpoint"))  # fmt: skip
         for w in caught:  # re-emit with the part named, so the user knows which batch it is
             warnings.warn(f"part {part.index + 1} ({part.batch_id}): {w.message}", stacklevel=4)
@@ -98,9 +79,7 @@ def collect(batch: Batch, parts: tuple[PartSnapshot, ...]) -> pd.DataFrame:
             )
         frames.append(frame)
     if not frames:
-        empty: pd.DataFrame = pd.DataFrame(
-            columns=list(_results.RESULT_COLUMNS), index=pd.Index([], name="custom_id")
-        )
+        empty: pd.DataFrame = pd.DataFrame(columns=list(RESULT_COLUMNS), index=pd.Index([], name="custom_id"))
         return empty
     whole: pd.DataFrame = frames[0] if len(frames) == 1 else pd.concat(frames)
     return whole
@@ -170,7 +149,7 @@ def _guess_id_column(frame: pd.DataFrame, rows: pd.DataFrame) -> str | None:
     return None
 
 
-def validation_errors(parts: tuple[PartSnapshot, ...]) -> list[dict[str, Any]]:
+def validation_errors(parts: Sequence[PartSnapshot]) -> list[dict[str, Any]]:
     """Every validation error of every failed part, each naming its part and batch."""
     return [
         {"part": p.index, "batch_id": p.batch_id, **e}
@@ -180,26 +159,22 @@ def validation_errors(parts: tuple[PartSnapshot, ...]) -> list[dict[str, Any]]:
     ]
 
 
-def with_retries(batch: Batch, frame: pd.DataFrame, *, refresh: bool) -> pd.DataFrame:
-    """Fold in the answers of the job's finished retry jobs (polling running ones once if ``refresh``)."""
-    for child in batch._gw.journal.children(batch.id):
-        retried = batch._gw._batch(child["job_id"])
-        snap = retried.snapshot()
-        if not snap.terminal and refresh:
-            snap = retried.refresh()
-        if snap.terminal and not all(p.status == "failed" for p in snap.parts):
-            frame = fold(frame, retried.results())
-    return frame
+def error_frame(snap: Snapshot, frame: pd.DataFrame | None) -> pd.DataFrame:
+    """``Batch.errors()``: validation errors of the snapshot's parts, then the failed rows of ``frame``.
 
-
-def error_frame(batch: Batch) -> pd.DataFrame:
-    """``Batch.errors()``: validation errors, then failed rows."""
-    snap = batch.snapshot()
+    Examples
+    --------
+    >>> from tfbatch_nb.ui import make_snapshot
+    >>> snap = make_snapshot(job_id="job_1", name=None, provider="p", model=None, endpoint="e", parts=[])
+    >>> res = pd.DataFrame({"status": ["failed"], "error_code": ["x"], "error_message": ["bad"]},
+    ...                    index=pd.Index(["7"], name="custom_id"))
+    >>> error_frame(snap, res)[["kind", "custom_id", "code"]].values.tolist()
+    [['row', '7', 'x']]
+    """
     rows = [{"kind": "validation", "part": e["part"], "batch_id": e["batch_id"], "custom_id": None,
              "line": e.get("line"), "code": e.get("code"), "message": e.get("message")}
             for e in validation_errors(snap.parts)]  # fmt: skip
-    if snap.terminal:
-        frame = batch._own_results(timeout=None)
+    if frame is not None:
         failed = frame[frame["status"] == "failed"]
         rows += [{"kind": "row", "part": None, "batch_id": None, "custom_id": cid, "line": None,
                   "code": r["error_code"], "message": r["error_message"]}
@@ -209,32 +184,3 @@ def error_frame(batch: Batch) -> pd.DataFrame:
     # never floats like 1.0.
     out: pd.DataFrame = pd.DataFrame(rows, columns=cols).astype({"part": "Int64", "line": "Int64"})
     return out
-
-
-def retry(batch: Batch, wanted: set[str]) -> Batch:
-    """``Batch.retry_failed()``: a linked job of the rows whose status is in ``wanted``."""
-    from ..build._requests import BatchRequests
-    from ._submit import submit
-
-    snap = batch.snapshot()
-    if not snap.terminal:
-        raise TfBatchError(f"job {batch.id} is still {snap.status}; wait() for it before retrying rows")
-    frame = with_retries(batch, batch._own_results(timeout=None), refresh=False)
-    ids = frame.index[frame["status"].isin(wanted)].tolist()
-    children = batch._gw.journal.children(batch.id)
-    if not ids and children:
-        # A re-run cell: the rows were already retried (and those answers are folded in), so
-        # hand back the newest retry job instead of failing or paying again.
-        return batch._gw._batch(children[-1]["job_id"])
-    if not ids:
-        raise BatchInputError(
-            f"no rows of job {batch.id} have a status in {sorted(wanted)}: nothing to retry"
-        )
-    job = batch._job()
-    journal = batch._gw.journal
-    source = BatchRequests.from_jsonl([journal.part_path(batch.id, p.index) for p in snap.parts],
-                                      provider=batch._gw.provider)  # fmt: skip
-    n = len(children) + 1
-    return submit(batch._gw, source.subset(ids), name=f"{job['name']}-retry{n}" if job["name"] else None,
-                  completion_window=job.get("completion_window") or "24h", metadata=job.get("metadata"),
-                  force=False, parent_job=batch.id, id_column=job.get("id_column"))  # fmt: skip

@@ -1,7 +1,9 @@
-"""Polling machinery shared by ``Batch.wait()`` and the background :class:`Watcher`.
+"""Polling's own pace: the foreground loop of ``Batch.wait()`` and the background :class:`Watcher`.
 
-Transient errors (dropped connections, timeouts, 408/409/429/5xx) are retried with backoff that
-respects ``Retry-After``; anything else (401, 404, 400) is the user's to see and passes through.
+Each takes a ``poll`` callable (one round of ``batches.retrieve`` that returns a snapshot), so
+neither knows a ``Batch``. Retrying a failed request is the SDK's job (``max_retries``); what
+is added here is only the pace between polls, and going on after an error the SDK gave up on
+(:func:`is_transient`: the connection or the server, not the request), which the snapshot counts.
 """
 
 from __future__ import annotations
@@ -12,32 +14,29 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Mapping
 
 import openai
 
 from ..errors import BatchTimeoutError
-from ..ui import _progress
+from ..ui import Progress, Snapshot
 
-if TYPE_CHECKING:
-    from ._batch import Batch
-
-__all__ = ["Backoff", "Watcher", "call_with_retry", "is_transient", "retry_after", "wait_until_done"]
+__all__ = ["Backoff", "Watcher", "describe", "is_transient", "retry_delay", "wait_until_done"]
 
 log = logging.getLogger("tfbatch_nb")
-T = TypeVar("T")
 
 _RETRY_STATUS = frozenset({408, 409, 429})
 
 
 def is_transient(exc: BaseException) -> bool:
-    """Whether an error is worth retrying: the connection or the server, not the request.
+    """Whether polling should go on after this error: the connection or the server, not the request.
 
     Examples
     --------
     >>> is_transient(ValueError())
     False
+    >>> is_transient(openai.APIConnectionError(request=None))  # type: ignore[arg-type]
+    True
     """
     if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
         return True
@@ -57,27 +56,26 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
-def retry_after(exc: BaseException) -> float | None:
-    """The server's requested wait in seconds (``retry-after-ms`` / ``retry-after``), if any, capped at 60 s.
+def retry_delay(exc: BaseException, attempt: int) -> float:
+    """The wait before try ``attempt + 2``: the server's ``Retry-After`` (capped at 60 s), else the SDK's backoff.
+
+    For the two things the SDK cannot retry itself: a create whose answer was lost (it must be
+    reconciled first) and a download body cut off after the headers.
 
     Examples
     --------
-    >>> retry_after(ValueError()) is None
+    >>> 0.375 <= retry_delay(ValueError(), 0) <= 0.5
     True
     """
     response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
+    headers: Mapping[str, str] = getattr(response, "headers", None) or {}
     for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        if value is None:
-            continue
         try:
-            return min(max(float(value) * scale, 0.0), 60.0)
-        except ValueError:
+            wait: float = float(headers[name]) * scale
+        except (KeyError, ValueError):
             continue
-    return None
+        return min(max(wait, 0.0), 60.0)
+    return min(0.5 * 2.0**attempt, 8.0) * random.uniform(0.75, 1.0)
 
 
 def describe(exc: BaseException) -> str:
@@ -126,68 +124,50 @@ class Backoff:
         self._delay = self.first
 
 
-def call_with_retry(
-    fn: Callable[[], T],
-    *,
-    what: str,
-    attempts: int = 10,
-    on_error: Callable[[BaseException], None] | None = None,
-    sleep: Callable[[float], Any] = time.sleep,
-) -> T:
-    """Call an idempotent ``fn``, retrying transient errors with jittered backoff (max ~8 s, or Retry-After).
+def _moved(before: Snapshot | None, after: Snapshot) -> bool:
+    return before is not None and (after.completed, after.failed, after.status) != (
+        before.completed,
+        before.failed,
+        before.status,
+    )
+
+
+def wait_until_done(
+    poll: Callable[[], Snapshot], *, label: str, timeout: float | None, first: float, progress: bool | None
+) -> Snapshot:
+    """Poll in the foreground with :class:`Backoff` until the snapshot is terminal; return it.
 
     Parameters
     ----------
-    fn
-        The call (it must be safe to repeat: a GET, an upload whose orphan copy costs nothing).
-    what
-        For log lines.
-    attempts
-        How many tries before the last error is raised.
-    on_error
-        Told of every transient error (counted in the snapshot).
-
-    Examples
-    --------
-    >>> call_with_retry(lambda: 42, what="answer")
-    42
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            return fn()
-        except Exception as exc:
-            if not is_transient(exc) or attempt == attempts:
-                raise
-            if on_error is not None:
-                on_error(exc)
-            delay = retry_after(exc)
-            if delay is None:
-                delay = min(0.25 * 2 ** (attempt - 1), 8.0) * random.uniform(0.75, 1.0)
-            log.debug("tfbatch: %s failed (%s); retry %d in %.2fs", what, describe(exc), attempt, delay)
-            sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def wait_until_done(batch: Batch, *, timeout: float | None, first: float, progress: bool | None) -> None:
-    """``Batch.wait()``: poll in the foreground with :class:`Backoff` until the job is terminal.
-
-    Transient errors are counted by ``batch._poll`` and polling goes on; progress is shown as
-    :class:`~tfbatch_nb._progress.Progress` decides for this place.
+    poll
+        One round of polling (errors worth going on after are counted by it, not raised).
+    label
+        Names the job in the timeout error.
+    timeout, first, progress
+        As ``Batch.wait()``.
 
     Raises
     ------
     BatchTimeoutError
         ``timeout`` seconds passed first; the job keeps running.
+
+    Examples
+    --------
+    >>> from tfbatch_nb.ui import make_snapshot, part_from_batch
+    >>> part = part_from_batch(0, {"id": "b1", "status": "completed"})
+    >>> done = make_snapshot(job_id="job_1", name=None, provider="p", model=None, endpoint="e", parts=[part])
+    >>> wait_until_done(lambda: done, label="job_1", timeout=1, first=0.01, progress=False).job_id
+    'job_1'
     """
-    shown = _progress.Progress(progress)
+    shown = Progress(progress)
     deadline = None if timeout is None else time.monotonic() + timeout
     backoff = Backoff(first)
-    snap = batch._poll()
+    snap = poll()
     try:
         while not snap.terminal:
             if deadline is not None and time.monotonic() >= deadline:
                 raise BatchTimeoutError(
-                    f"job {batch.id} still {snap.status} after {timeout} s "
+                    f"job {label} still {snap.status} after {timeout} s "
                     f"({snap.completed + snap.failed}/{snap.total} done); it keeps running"
                 )
             shown.update(snap)
@@ -195,13 +175,14 @@ def wait_until_done(batch: Batch, *, timeout: float | None, first: float, progre
             if deadline is not None:
                 delay = max(min(delay, deadline - time.monotonic()), 0.0)
             time.sleep(delay)
-            before, snap = snap, batch._poll()
-            if (snap.completed, snap.failed, snap.status) != (before.completed, before.failed, before.status):
+            before, snap = snap, poll()
+            if _moved(before, snap):
                 backoff.reset()  # the job is moving: poll fast again
     except BaseException:  # a timeout or Ctrl-C: end the live line before the traceback
         shown.abort()
         raise
     shown.finish(snap)
+    return snap
 
 
 # Watchers alive in this process, stopped at interpreter exit so no poll runs during teardown.
@@ -215,24 +196,44 @@ def _stop_all() -> None:  # pragma: no cover - runs at interpreter exit
 
 
 class Watcher:
-    """A daemon thread polling one job with backoff and calling its listeners with each snapshot.
+    """A daemon thread that calls ``poll`` with backoff until the job is terminal; never prints.
 
-    Made by ``Batch.watch()``; never prints. Stops at a terminal status, on :meth:`stop`, or at
-    interpreter exit.
+    Parameters
+    ----------
+    poll
+        One round of polling; returns the new snapshot, or None when there is nothing left to
+        poll (the job's object was collected).
+    on_error
+        Told of an error ``poll`` raised; the thread then ends.
+    first, cap
+        The backoff's first and longest delay.
+    name
+        The thread's name.
 
     Examples
     --------
-    >>> w = batch.watch()  # doctest: +SKIP
-    >>> w.is_alive()  # doctest: +SKIP
-    True
-    >>> w.stop()  # doctest: +SKIP
+    >>> from tfbatch_nb.ui import make_snapshot, part_from_batch
+    >>> part = part_from_batch(0, {"id": "b1", "status": "completed"})
+    >>> done = make_snapshot(job_id="job_1", name=None, provider="p", model=None, endpoint="e", parts=[part])
+    >>> w = Watcher(lambda: done, on_error=print, first=0.01, name="demo").start()
+    >>> w.join(5); w.is_alive()
+    False
     """
 
-    def __init__(self, batch: Batch, *, first: float, cap: float = 30.0) -> None:
-        self._batch = weakref.ref(batch)  # a forgotten batch may be collected; the thread then ends
+    def __init__(
+        self,
+        poll: Callable[[], Snapshot | None],
+        *,
+        on_error: Callable[[BaseException], None],
+        first: float,
+        cap: float = 30.0,
+        name: str = "tfbatch-watch",
+    ) -> None:
+        self._poll = poll
+        self._on_error = on_error
         self._stop = threading.Event()
         self._backoff = Backoff(first, cap=cap)
-        self._thread = threading.Thread(target=self._run, name=f"tfbatch-watch-{batch.id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         _WATCHERS.add(self)
 
     def start(self) -> Watcher:
@@ -241,22 +242,19 @@ class Watcher:
         return self
 
     def _run(self) -> None:
+        before: Snapshot | None = None
         while not self._stop.is_set():
-            batch = self._batch()
-            if batch is None:
-                return
             try:
-                before = batch.snapshot()
-                snap = batch._poll(notify=True)
+                snap = self._poll()
             except Exception as exc:  # never let the thread die silently on a non-transient error
-                log.debug("tfbatch: watcher of %s stopped: %s", batch.id, describe(exc))
-                batch._note_error(exc)
+                log.debug("tfbatch: %s stopped: %s", self._thread.name, describe(exc))
+                self._on_error(exc)
                 return
-            if snap.terminal:
+            if snap is None or snap.terminal:
                 return
-            if (snap.completed, snap.failed, snap.status) != (before.completed, before.failed, before.status):
+            if _moved(before, snap):
                 self._backoff.reset()
-            del batch, before, snap
+            before = snap
             self._stop.wait(self._backoff.next())
 
     def stop(self, *, join: bool = True) -> None:
@@ -264,7 +262,8 @@ class Watcher:
 
         Examples
         --------
-        >>> batch.watch().stop()  # doctest: +SKIP
+        >>> w = Watcher(lambda: None, on_error=print, first=1.0)
+        >>> w.stop()
         """
         self._stop.set()
         if join and self._thread.is_alive() and threading.current_thread() is not self._thread:

@@ -1,41 +1,49 @@
-"""Submitting exactly once: journal the intent, upload, create; reconcile lost answers; attach.
+"""Submitting exactly once: journal the intent, upload, create; reconcile a lost create; attach.
 
-``POST /batches`` is not idempotent and the SDK would retry it on its own, so every create is
-made with ``max_retries=0`` and tagged with ``metadata`` (job id, part, hash). After an answer
-that may have been lost (connection dropped, timeout, 5xx) the gateway's batch list is searched
-for that tag before creating again. Uploads are simply retried: an orphan file costs nothing.
+``POST /batches`` is not idempotent, so the SDK must not repeat it on its own: each create is
+sent with ``max_retries=0`` and tagged with ``metadata`` (job id, part, hash). When its answer may
+have been lost (a dropped connection, a timeout, a 5xx), the gateway's batch list is searched
+for the batch before another create is sent: by the ``input_file_id`` just uploaded (unique to
+this attempt, and kept by servers that drop metadata), else by the tag. A create is tried at
+most as often as the SDK would try any request (``max_retries + 1``). Uploads, lists and
+retrieves are the SDK's to retry: an orphan upload costs nothing.
+
+Every function takes a :class:`~tfbatch_nb.run._context.Context` and returns ids: the caller
+makes the ``Batch`` and reads the parts' state from the journal.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import random
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import openai
 
+from ..build import BatchRequests
 from ..errors import BatchInputError, TfBatchError
-from ..ui._snapshot import part_from_batch
-from ._poll import call_with_retry, describe, is_transient, retry_after
+from ..ui import part_from_batch
+from ._context import Context
+from ._poll import retry_delay
 
-if TYPE_CHECKING:
-    from ..build._requests import BatchRequests
-    from ._batch import Batch
-    from ._connection import Gateway
+__all__ = ["TAG_HASH", "TAG_JOB", "TAG_PART", "attach", "claim", "ensure_created"]
 
 log = logging.getLogger("tfbatch_nb")
 
 TAG_JOB, TAG_PART, TAG_HASH = "tfbatch_job", "tfbatch_part", "tfbatch_hash"
 _MAX_LIST_PAGES = 20  # 2,000 newest batches: a lost create is among the newest
-_CREATE_ATTEMPTS = 15
+ErrorSink = Callable[[BaseException], None]
 
 
-def _write_atomic(path: Path, chunks: Any) -> None:
+def _ignore(exc: BaseException) -> None:
+    """The default error sink: nothing counts the errors."""
+
+
+def _write_atomic(path: Path, chunks: Iterable[bytes]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -61,8 +69,8 @@ def _check_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
     return user
 
 
-def submit(
-    gw: Gateway,
+def claim(
+    ctx: Context,
     requests: BatchRequests,
     *,
     name: str | None,
@@ -71,26 +79,30 @@ def submit(
     force: bool,
     parent_job: str | None = None,
     id_column: str | None = None,
-) -> Batch:
-    """See :meth:`Gateway.submit`."""
+) -> str:
+    """Journal the intent to submit ``requests`` (or find the job they already are); return its id.
+
+    Nothing is uploaded yet: the journal holds the job, its parts and a copy of their lines, so
+    an interrupted submit is finished later by :func:`ensure_created` without building again.
+    """
     user_meta = _check_metadata(metadata)
-    prov = getattr(requests, "provider", None)
-    if prov is not None and prov.name != gw.provider.name:
+    prov = requests.provider
+    if prov is not None and prov.name != ctx.provider.name:
         raise BatchInputError(
             f"these requests were built for provider {prov.name!r} but the gateway connection routes to "
-            f"{gw.provider.name!r}; connect(provider=...) to submit them"
+            f"{ctx.provider.name!r}; connect(provider=...) to submit them"
         )
     parts = requests.parts
     # Journaled so results(join=df) after a restart joins by it instead of guessing the column.
-    id_column = id_column or getattr(requests, "id_column", None)
-    job, created = gw.journal.claim_job(
+    id_column = id_column or requests.id_column
+    job, created = ctx.journal.claim_job(
         {
             "name": name,
             "sha256": requests.sha256,
             "endpoint": requests.endpoint,
             "model": requests.model,
-            "provider": gw.provider.name,
-            "base_url": gw.identity,
+            "provider": ctx.provider.name,
+            "base_url": ctx.identity,
             "id_column": id_column,
             "completion_window": completion_window,
             "metadata": user_meta,
@@ -100,71 +112,64 @@ def submit(
         [{"sha256": p.sha256, "n_lines": p.n_lines} for p in parts],
         force=force,
     )
-    job_id = job["job_id"]
+    job_id: str = job["job_id"]
     if not created and id_column and not job.get("id_column"):  # a job journaled before the builder said it
-        gw.journal.update_job(job_id, id_column=id_column)
+        ctx.journal.update_job(job_id, id_column=id_column)
     if created:
         log.info("tfbatch: journaled job %s (%d parts) before upload", job_id, len(parts))
     # The journal's copy of the lines: what retry_failed and a resumed submit read after a restart.
     for p in parts:
-        path = gw.journal.part_path(job_id, p.index)
+        path = ctx.journal.part_path(job_id, p.index)
         if not path.exists():
             with p.open() as fh:
                 _write_atomic(path, iter(lambda: fh.read(1 << 20), b""))
-            _write_atomic(gw.journal.part_path(job_id, p.index, "ids", ".txt"),
+            _write_atomic(ctx.journal.part_path(job_id, p.index, "ids", ".txt"),
                           ["\n".join(p.custom_ids).encode() + b"\n"])  # fmt: skip
-    batch = gw._batch(job_id)
-    ensure_created(gw, batch)
-    return batch
+    return job_id
 
 
-def ensure_created(gw: Gateway, batch: Batch) -> None:
-    """Upload and create every part that has no batch yet (a fresh submit, or a resumed one)."""
-    job = gw.journal.job(batch.id)
-    assert job is not None
-    for part in gw.journal.parts(batch.id):
+def ensure_created(ctx: Context, job_id: str, *, on_error: ErrorSink = _ignore) -> None:
+    """Upload and create every part of a journaled job that has no batch yet (a fresh or resumed submit).
+
+    Each id is journaled the moment it exists; ``on_error`` is told of every create attempt
+    that failed before another was made.
+    """
+    job = ctx.journal.job(job_id)
+    if job is None:
+        raise TfBatchError(f"job {job_id} is not in the journal {ctx.journal.folder}")
+    for part in ctx.journal.parts(job_id):
         if part["batch_id"]:
             continue
-        found = _reconcile(gw, batch, job, part["idx"]) if part["file_id"] else None
+        found = _reconcile(ctx, job, part["idx"], part["file_id"]) if part["file_id"] else None
         if found is None:
-            file_id = part["file_id"] or _upload(gw, batch, job, part["idx"])
-            found = _create(gw, batch, job, part["idx"], file_id)
-        gw.journal.update_part(batch.id, part["idx"], batch_id=found.id, status=str(found.status or "validating"),
-                               created_at=getattr(found, "created_at", None))  # fmt: skip
-        batch._absorb(part_from_batch(part["idx"], found, n_lines=part["n_lines"]))
+            file_id = part["file_id"] or _upload(ctx, job, part["idx"])
+            found = _create(ctx, job, part["idx"], file_id, on_error=on_error)
+        ctx.journal.record_part(job_id, part_from_batch(part["idx"], found, n_lines=part["n_lines"]))
 
 
-def _upload(gw: Gateway, batch: Batch, job: Mapping[str, Any], index: int) -> str:
-    path = gw.journal.part_path(job["job_id"], index)
+def _upload(ctx: Context, job: Mapping[str, Any], index: int) -> str:
+    path = ctx.journal.part_path(job["job_id"], index)
     if not path.exists():
         raise TfBatchError(
             f"job {job['job_id']} part {index}: the journal's copy of the requests is gone ({path}); "
             "submit the requests again"
         )
-
-    def upload() -> str:
-        with path.open("rb") as fh:
-            return gw.client.files.create(file=(path.name, fh), purpose="batch").id
-
-    file_id = call_with_retry(upload, what="upload", on_error=batch._note_error)
-    gw.journal.update_part(job["job_id"], index, file_id=file_id)  # at once: a crash after this resumes here
+    with path.open("rb") as fh:
+        file_id = ctx.client.files.create(file=(path.name, fh), purpose="batch").id
+    ctx.journal.update_part(job["job_id"], index, file_id=file_id)  # at once: a crash after this resumes here
     return file_id
 
 
-def _create(gw: Gateway, batch: Batch, job: Mapping[str, Any], index: int, file_id: str) -> Any:
+def _create(ctx: Context, job: Mapping[str, Any], index: int, file_id: str, *, on_error: ErrorSink) -> Any:
     meta = {**(job.get("metadata") or {}), TAG_JOB: job["job_id"], TAG_PART: str(index),
             TAG_HASH: str(job.get("sha256") or "")[:64]}  # fmt: skip
     extra_body = None
     if job.get("name"):  # TrueFoundry's job_name; one per provider batch, so parts get a suffix
         label = job["name"] if int(job.get("n_parts") or 1) == 1 else f"{job['name']}-part{index + 1}"
         extra_body = {"job_name": label}
-    client = gw.client.with_options(max_retries=0)  # our loop retries, after reconciling
-    last: BaseException | None = None
-    for attempt in range(1, _CREATE_ATTEMPTS + 1):
-        if attempt > 1 and last is not None and not _surely_not_created(last):
-            found = _reconcile(gw, batch, job, index)
-            if found is not None:
-                return found
+    attempts = ctx.client.max_retries + 1  # as many tries as the SDK gives any request
+    client = ctx.client.with_options(max_retries=0)  # the SDK must not repeat a create unreconciled
+    for attempt in range(attempts):
         try:
             return client.batches.create(
                 input_file_id=file_id,
@@ -173,74 +178,70 @@ def _create(gw: Gateway, batch: Batch, job: Mapping[str, Any], index: int, file_
                 metadata=meta,
                 extra_body=extra_body,
             )
-        except Exception as exc:
-            if not is_transient(exc):
+        except (openai.APIConnectionError, openai.APIStatusError) as exc:
+            status = getattr(exc, "status_code", None)
+            if (
+                status is not None and status not in (408, 409, 429) and status < 500
+            ) or attempt == attempts - 1:
                 raise
-            last = exc
-            batch._note_error(exc)
-            delay = retry_after(exc) or min(0.25 * 2 ** (attempt - 1), 8.0) * random.uniform(0.75, 1.0)
-            log.debug("tfbatch: create of %s part %d failed (%s); retry in %.2fs", job["job_id"], index,
-                      describe(exc), delay)  # fmt: skip
-            time.sleep(delay)
-    assert last is not None
-    raise last
+            on_error(exc)
+            time.sleep(retry_delay(exc, attempt))
+            if status not in (408, 409, 429):  # an answer saying "not done" needs no search
+                found = _reconcile(ctx, job, index, file_id)
+                if found is not None:
+                    return found
+    raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
 
 
-def _surely_not_created(exc: BaseException) -> bool:
-    # A 429 or 409 is an answer saying "not done"; a lost answer or a 5xx may hide a created batch.
-    return isinstance(exc, openai.APIStatusError) and exc.status_code in (408, 409, 429)
-
-
-def _reconcile(gw: Gateway, batch: Batch, job: Mapping[str, Any], index: int) -> Any:
-    """Find the batch a lost create made, by its metadata tag, in the newest pages of the list."""
+def _reconcile(ctx: Context, job: Mapping[str, Any], index: int, file_id: str | None) -> Any:
+    """Find the batch a lost create made, in the newest pages of the list (None: no such batch)."""
 
     def matches(b: Any) -> bool:
+        if file_id and getattr(b, "input_file_id", None) == file_id:
+            return True
         meta = getattr(b, "metadata", None) or {}
         return bool(meta.get(TAG_JOB) == job["job_id"] and meta.get(TAG_PART) == str(index))
 
-    page = call_with_retry(
-        lambda: gw.client.batches.list(limit=100), what="list batches", on_error=batch._note_error
-    )
+    page = ctx.client.batches.list(limit=100)
     for _ in range(_MAX_LIST_PAGES):
         for b in page.data:
             if matches(b):
-                log.info(
-                    "tfbatch: found batch %s of job %s part %d after a lost answer",
-                    b.id,
-                    job["job_id"],
-                    index,
-                )
+                log.info("tfbatch: found batch %s of job %s part %d after a lost answer", b.id, job["job_id"],
+                         index)  # fmt: skip
                 return b
         if not page.has_next_page():
             return None
-        current = page
-        page = call_with_retry(current.get_next_page, what="list batches", on_error=batch._note_error)
+        page = page.get_next_page()
     return None
 
 
-def attach(gw: Gateway, key: str) -> Batch:
-    """See :meth:`Gateway.attach`."""
-    job = gw.journal.find(key, base_url=gw.identity, provider=gw.provider.name)
+def attach(ctx: Context, key: str, *, on_error: ErrorSink = _ignore) -> str:
+    """Find a job by name, job id or provider batch id (journaling a batch the journal never saw); its id.
+
+    An interrupted submit (intent journaled, batch not created) is finished now.
+    """
+    job = ctx.journal.find(key, base_url=ctx.identity, provider=ctx.provider.name)
     if job is None:
         try:
-            remote = call_with_retry(lambda: gw.client.batches.retrieve(key), what="retrieve", attempts=5)
+            remote = ctx.client.batches.retrieve(key)
         except openai.NotFoundError:
             raise TfBatchError(
-                f"no job named {key!r} in the journal ({gw.journal.folder}) and no batch with that id on the gateway"
+                f"no job named {key!r} in the journal ({ctx.journal.folder}) and no batch with that id on the gateway"
             ) from None
         meta = getattr(remote, "metadata", None) or {}
-        job, _ = gw.journal.claim_job(
-            {"job_id": meta.get(TAG_JOB) if meta.get(TAG_JOB) and gw.journal.job(meta[TAG_JOB]) is None else None,
+        tagged = meta.get(TAG_JOB)
+        job, _ = ctx.journal.claim_job(
+            {"job_id": tagged if tagged and ctx.journal.job(tagged) is None else None,
              "sha256": None, "name": getattr(remote, "job_name", None) or None,
              "endpoint": str(getattr(remote, "endpoint", None) or "/v1/chat/completions"),
-             "model": getattr(remote, "model", None), "provider": gw.provider.name, "base_url": gw.identity},
+             "model": getattr(remote, "model", None), "provider": ctx.provider.name, "base_url": ctx.identity},
             [], force=True,
         )  # fmt: skip
         snap = part_from_batch(0, remote)
-        gw.journal.add_part(job["job_id"], 0, n_lines=snap.total, batch_id=remote.id, file_id=remote.input_file_id,
-                            status=snap.status)  # fmt: skip
-    batch = gw._batch(job["job_id"])
-    if any(not p["batch_id"] for p in gw.journal.parts(job["job_id"])):
-        log.info("tfbatch: resuming the interrupted submit of job %s", job["job_id"])
-        ensure_created(gw, batch)
-    return batch
+        ctx.journal.add_part(job["job_id"], 0, n_lines=snap.total, batch_id=remote.id, file_id=remote.input_file_id,
+                             status=snap.status)  # fmt: skip
+    job_id: str = job["job_id"]
+    if any(not p["batch_id"] for p in ctx.journal.parts(job_id)):
+        log.info("tfbatch: resuming the interrupted submit of job %s", job_id)
+        ensure_created(ctx, job_id, on_error=on_error)
+    return job_id

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ._display import render_html, render_text
 from ._preview import RequestsPreview, format_bytes, preview_frame, preview_html, preview_text, request_text
+from ._progress import Progress, widget_frontend
 from ._snapshot import (
     PENDING,
     STATUSES,
@@ -29,11 +30,12 @@ from ._snapshot import (
 
 __all__ = [
     "PENDING",
-    "PartSnapshot",
-    "RequestsPreview",
     "STATUSES",
-    "Snapshot",
     "TERMINAL",
+    "PartSnapshot",
+    "Progress",
+    "RequestsPreview",
+    "Snapshot",
     "combine_status",
     "format_bytes",
     "make_snapshot",
@@ -45,4 +47,5 @@ __all__ = [
     "render_html",
     "render_text",
     "request_text",
+    "widget_frontend",
 ]

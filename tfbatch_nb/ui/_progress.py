@@ -77,7 +77,7 @@ def widget_frontend() -> bool:
     if not in_kernel():
         return False
     try:
-        from . import _widgets as widgets
+        from . import widgets
     except ImportError:
         return False
     return bool(widgets.available())

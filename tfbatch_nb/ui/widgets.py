@@ -45,7 +45,7 @@ def available() -> bool:
 
     Examples
     --------
-    >>> from tfbatch_nb.ui import _widgets as widgets
+    >>> from tfbatch_nb.ui import widgets
     >>> widgets.available()  # in a plain Python process
     False
     """
