@@ -1,4 +1,4 @@
-"""Run every results test twice: with the pyarrow fast path (when installed) and with orjson only."""
+"""Run every results test twice: with the pyarrow fast path allowed, and with every file read line by line."""
 
 from __future__ import annotations
 
@@ -6,13 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tfbatch_nb.results import _read as results
+from tfbatch_nb.results import _read
 
 
-@pytest.fixture(autouse=True, params=["pyarrow", "orjson"])
+@pytest.fixture(autouse=True, params=["fast", "per-line"])
 def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    if request.param == "pyarrow":
-        pytest.importorskip("pyarrow")
-    else:
-        monkeypatch.setattr(results, "FAST_PATH", False)  # as if pyarrow were not installed
+    if request.param == "per-line":
+        monkeypatch.setattr(_read, "FAST_PATH", False)
     yield request.param

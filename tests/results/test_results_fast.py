@@ -1,4 +1,4 @@
-"""The pyarrow fast path takes exactly the plain files, and gives the frame the orjson path gives."""
+"""The pyarrow fast path takes exactly the plain files, and gives the frame the per-line path gives."""
 
 from __future__ import annotations
 
@@ -11,18 +11,14 @@ import pandas as pd
 import pytest
 from test_results_lines import chat, line, write
 
-from tfbatch_nb.results import _arrow as _results_arrow
-from tfbatch_nb.results import _read as results
-from tfbatch_nb.results._read import parse_results
-
-pytest.importorskip("pyarrow")
+from tfbatch_nb.results import _arrow, _read, parse_results
 
 
 def both_paths(monkeypatch: pytest.MonkeyPatch, *args: Any, **kwargs: Any) -> pd.DataFrame:
     """parse_results through each path; asserts the frames are identical, returns one."""
     frames = []
     for fast in (True, False):
-        monkeypatch.setattr(results, "FAST_PATH", fast)
+        monkeypatch.setattr(_read, "FAST_PATH", fast)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             frames.append((parse_results(*args, **kwargs), [str(w.message) for w in caught]))
@@ -38,7 +34,7 @@ def plain(n: int, prefix: str = "r") -> list[dict[str, Any]]:
 
 def test_plain_file_takes_the_fast_path(tmp_path: Path) -> None:
     path = write(tmp_path / "o.jsonl", [*plain(5), line("x", chat("first of two", n=2))])
-    columns = _results_arrow.read_plain(path)
+    columns = _arrow.read_plain(path)
     assert columns is not None
     assert columns["content"].to_pylist()[-2:] == ["text 4", "first of two"]
     assert columns["status"].to_pylist() == ["completed"] * 6
@@ -69,40 +65,40 @@ DECLINED = {
 
 
 @pytest.mark.parametrize("odd", DECLINED.values(), ids=DECLINED.keys())
-def test_any_odd_line_sends_the_whole_file_to_orjson(
+def test_any_odd_line_sends_the_whole_file_to_the_per_line_path(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, odd: dict[str, Any]
 ) -> None:
     path = write(tmp_path / "o.jsonl", [*plain(3), odd, *plain(2, "s")])
-    assert _results_arrow.read_plain(path) is None
+    assert _arrow.read_plain(path) is None
     both_paths(monkeypatch, [path])
 
 
 def test_bad_line_empty_file_and_blank_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = write(tmp_path / "bad.jsonl", [*plain(2), b"{not json", *plain(1, "s")])
-    assert _results_arrow.read_plain(bad) is None
-    assert _results_arrow.read_plain(write(tmp_path / "empty.jsonl", [])) is None
+    assert _arrow.read_plain(bad) is None
+    assert _arrow.read_plain(write(tmp_path / "empty.jsonl", [])) is None
     blank = tmp_path / "blank.jsonl"
     blank.write_bytes(b"\n\r\n".join(orjson.dumps(ln) for ln in plain(3)) + b"\n  \n")
-    assert _results_arrow.read_plain(blank) is not None
+    assert _arrow.read_plain(blank) is not None
     both_paths(monkeypatch, [bad, blank])
 
 
 def test_many_batches_and_a_line_longer_than_a_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_results_arrow, "BLOCK_BYTES", 2000)
+    monkeypatch.setattr(_arrow, "BLOCK_BYTES", 2000)
     path = write(tmp_path / "o.jsonl", plain(30))
-    columns = _results_arrow.read_plain(path)
+    columns = _arrow.read_plain(path)
     assert columns is not None and len(columns["content"]) == 30
     assert columns["custom_id"].to_pylist() == [f"r{i}" for i in range(30)]
     both_paths(monkeypatch, [path])
     lines = plain(30)
     lines[7] = line("r7", chat("w" * 3000))  # longer than a block: the stream extends the block
     long = write(tmp_path / "long.jsonl", lines)
-    assert _results_arrow.read_plain(long) is not None
+    assert _arrow.read_plain(long) is not None
     assert both_paths(monkeypatch, [long]).at["r7", "content"] == "w" * 3000
 
 
 def test_mixed_files_duplicates_order_and_schema(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # A fast output file, a retry's fast output file and an orjson error file meet in one frame.
+    # A fast output file, a retry's fast output file and an error file read line by line meet in one frame.
     out = write(tmp_path / "out.jsonl", [line("a", chat('{"v": 1}')), line("b", chat("not json"))])
     retry = write(tmp_path / "retry.jsonl", [line("c", chat('{"v": 3}')), line("a", chat('{"v": 9}'))])
     err = write(
@@ -121,7 +117,7 @@ def test_mixed_files_duplicates_order_and_schema(tmp_path: Path, monkeypatch: py
     both_paths(monkeypatch, [out, retry])
 
 
-def test_fast_frame_dtypes_match_the_orjson_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fast_frame_dtypes_match_the_per_line_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path / "o.jsonl", plain(4))
     df = both_paths(monkeypatch, [path], custom_ids=[f"r{i}" for i in range(4)])
     assert df["error_code"].dtype == object and df["parsed"].dtype == object

@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 from test_results_lines import chat, line, write
 
-from tfbatch_nb.results import _schema as _results_schema
-from tfbatch_nb.results._read import parse_results, read_results
+from tfbatch_nb.results import _schema, parse_results, read_results
 
 
 def failed(cid: str, code: str = "server_error") -> dict[str, Any]:
@@ -200,15 +199,15 @@ def test_without_schema_parsed_is_none(tmp_path: Path) -> None:
 
 
 def test_validator_details() -> None:
-    assert _results_schema.validate(3, {"type": "integer"}) is None
-    assert _results_schema.validate(3.0, {"type": "integer"}) is None  # JSON has one number type
-    assert _results_schema.validate(True, {"type": "integer"}) is not None
-    assert _results_schema.validate(None, {"type": ["string", "null"]}) is None
+    assert _schema.validate(3, {"type": "integer"}) is None
+    assert _schema.validate(3.0, {"type": "integer"}) is None  # JSON has one number type
+    assert _schema.validate(True, {"type": "integer"}) is not None
+    assert _schema.validate(None, {"type": ["string", "null"]}) is None
     assert (
-        _results_schema.validate({"k": 1}, {"type": "object", "additionalProperties": {"type": "string"}})
+        _schema.validate({"k": 1}, {"type": "object", "additionalProperties": {"type": "string"}})
         == "$.k: expected string, got int"
     )
-    assert _results_schema.validate("b", {"const": "a"}) is not None
+    assert _schema.validate("b", {"const": "a"}) is not None
     tree = {
         "$ref": "#/$defs/Node",
         "$defs": {
@@ -218,11 +217,8 @@ def test_validator_details() -> None:
             }
         },
     }
-    assert _results_schema.validate({"kids": [{"kids": []}]}, tree) is None
-    assert (
-        _results_schema.validate({"kids": [{"kids": [1]}]}, tree)
-        == "$.kids[0].kids[0]: expected object, got int"
-    )
+    assert _schema.validate({"kids": [{"kids": []}]}, tree) is None
+    assert _schema.validate({"kids": [{"kids": [1]}]}, tree) == "$.kids[0].kids[0]: expected object, got int"
 
 
 class FakeRequests:

@@ -11,7 +11,7 @@ import orjson
 import pandas as pd
 import pytest
 
-from tfbatch_nb.results._read import EMBEDDING_COLUMNS, RESULT_COLUMNS, parse_results
+from tfbatch_nb.results import EMBEDDING_COLUMNS, RESULT_COLUMNS, _lines, parse_results
 
 
 def write(path: Path, lines: list[Any]) -> Path:
@@ -374,9 +374,7 @@ def test_no_trailing_newline_and_crlf(tmp_path: Path) -> None:
 
 def test_lines_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Tiny blocks so that lines straddle block boundaries, and one line longer than a block.
-    from tfbatch_nb.results import _lines as _parse
-
-    monkeypatch.setattr(_parse, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(_lines, "BLOCK_BYTES", 64)
     lines: list[Any] = [line(f"r{i}", chat("w" * (i * 37 % 300))) for i in range(40)]
     lines.insert(17, b"{broken")
     path = write(tmp_path / "o.jsonl", lines)

@@ -1,7 +1,14 @@
 """Results: output + error files -> the results frame, one row per request. Pure: files in, frame out.
 
-Two readers give the same frame: a fast Arrow path for plain chat-completion files and a
-per-line path for everything else (error files, embeddings, a bad line).
+Where things live:
+
+- ``_read``: :func:`parse_results` and :func:`read_results`, which read each file by one of two
+  paths and hand the columns to the frame; ``_read.FAST_PATH = False`` reads every file line by line.
+- ``_arrow``: the fast path, pyarrow's JSON reader for files of plain successful chat completions.
+- ``_lines``: the per-line path, orjson for every line shape (endpoints, errors, bad lines).
+- ``_frame``: the frame's columns, the row one line becomes, and the frame built from both paths'
+  columns (duplicated ids, input order, dtypes).
+- ``_schema``: structured outputs parsed and validated against the request's JSON schema.
 
 Examples
 --------
@@ -10,6 +17,7 @@ Examples
 ('status', 'status_code', 'content')
 """
 
-from ._read import EMBEDDING_COLUMNS, RESULT_COLUMNS, parse_results, read_results
+from ._frame import EMBEDDING_COLUMNS, RESULT_COLUMNS
+from ._read import parse_results, read_results
 
 __all__ = ["EMBEDDING_COLUMNS", "RESULT_COLUMNS", "parse_results", "read_results"]

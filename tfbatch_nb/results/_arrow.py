@@ -1,55 +1,48 @@
 """The pyarrow fast path: a whole file of plain chat completions parsed and flattened in C.
 
-Internal to :mod:`tfbatch_nb.results`. ``pyarrow.json`` parses the file against a fixed schema
-holding only the fields the frame needs (everything else is skipped without being built), and
-the columns are taken out of the nested structs with ``pyarrow.compute``; no Python object is
-made per line. Measured on 200,000 chat lines (``bench/bench_results.py``) this is several times
-the orjson path, whose cost is building every dict and string of every line.
+``pyarrow.json`` parses the file against a fixed schema holding only the fields the frame needs
+(everything else is skipped without being built), and the columns are taken out of the nested
+structs with ``pyarrow.compute``; no Python object is made per line. Measured on 200,000 chat
+lines (``bench/bench_results.py``) this is several times the per-line path, whose cost is building
+every dict and string of every line.
 
 The fast path is only an optimisation: :func:`read_plain` returns None, and the caller reads the
-file with the orjson path instead, whenever pyarrow is missing, the file does not parse against
-the schema (any other endpoint, an ``error`` object, a wrongly typed field, a bad line, an empty
-file), or a single row is not a plain success (missing fields, HTTP status >= 400, ``choices[0]``
-not choice 0, null content). Rows it does return are exactly what the orjson path would give.
+file line by line instead, whenever the file does not parse against the schema (any other
+endpoint, an ``error`` object, a wrongly typed field, a bad line, an empty file) or a single row
+is not a plain success (missing fields, HTTP status >= 400, ``choices[0]`` not choice 0, null
+content). Rows it does return are exactly what the per-line path would give.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 from typing import Any
 
-__all__ = ["BLOCK_BYTES", "modules", "read_plain"]
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
+import pyarrow.json as pj  # type: ignore[import-untyped]
+
+from ._frame import FIELDS
+
+__all__ = ["BLOCK_BYTES", "read_plain"]
 
 # The streaming reader's unit of work (a longer line still parses: the block is extended to the
 # line's end). 2 MiB: measured on 200,000 lines, 1, 2, 4 and 16 MiB stream at the same speed, while the transient
 # memory grows with the block (1,000,000 lines: 2 MiB peaks at 1.2x the columns, 16 MiB at 2.7x).
 BLOCK_BYTES = 2 * 2**20
 
-_MODULES: list[Any] = []  # [(pa, pa.json, pa.compute, schema) or None], imported on first use
+
+def _line_schema() -> Any:
+    i64, text = pa.int64(), pa.string()
+    choice = pa.struct([("index", i64), ("message", pa.struct([("content", text)])), ("finish_reason", text)])
+    usage = pa.struct([(k, i64) for k in ("prompt_tokens", "completion_tokens", "total_tokens")])
+    body = pa.struct([("choices", pa.list_(choice)), ("usage", usage)])
+    response = pa.struct([("status_code", i64), ("request_id", text), ("body", body)])
+    # "error" typed null: a line with an error object then fails the parse, as intended.
+    return pa.schema([("custom_id", text), ("error", pa.null()), ("response", response)])
 
 
-def modules() -> Any:
-    """(pyarrow, pyarrow.json, pyarrow.compute, line schema), or None without pyarrow."""
-    if not _MODULES:
-        try:
-            pa: Any = importlib.import_module("pyarrow")
-            pj: Any = importlib.import_module("pyarrow.json")
-            pc: Any = importlib.import_module("pyarrow.compute")
-        except ImportError:
-            _MODULES.append(None)
-            return None
-        i64, text = pa.int64(), pa.string()
-        choice = pa.struct(
-            [("index", i64), ("message", pa.struct([("content", text)])), ("finish_reason", text)]
-        )
-        usage = pa.struct([(k, i64) for k in ("prompt_tokens", "completion_tokens", "total_tokens")])
-        body = pa.struct([("choices", pa.list_(choice)), ("usage", usage)])
-        response = pa.struct([("status_code", i64), ("request_id", text), ("body", body)])
-        # "error" typed null: a line with an error object then fails the parse, as intended.
-        schema = pa.schema([("custom_id", text), ("error", pa.null()), ("response", response)])
-        _MODULES.append((pa, pj, pc, schema))
-    return _MODULES[0]
+_PARSE = pj.ParseOptions(explicit_schema=_line_schema(), unexpected_field_behavior="ignore")
 
 
 def read_plain(path: os.PathLike[str] | str) -> dict[str, Any] | None:
@@ -63,35 +56,41 @@ def read_plain(path: os.PathLike[str] | str) -> dict[str, Any] | None:
     Returns
     -------
     dict or None
-        ``custom_id`` and each of :data:`tfbatch_nb._parse.FIELDS` as a pyarrow chunked array,
-        all of one length, or None when the orjson path must read this file.
+        Each of :data:`~tfbatch_nb.results._frame.FIELDS` as a pyarrow chunked array, all of
+        one length, or None when the per-line path must read this file.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "out.jsonl"
+    >>> _ = p.write_text('{"custom_id": "a", "error": null, "response": {"status_code": 200, "body": '
+    ...     '{"choices": [{"index": 0, "message": {"content": "hi"}}], "usage": '
+    ...     '{"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}}}}\\n')
+    >>> read_plain(p)["content"].to_pylist()
+    ['hi']
+    >>> _ = p.write_text('{"custom_id": "a", "error": {"code": "batch_expired"}}\\n')
+    >>> read_plain(p) is None
+    True
     """
-    mods = modules()
-    if mods is None:
-        return None
-    pa, pj, pc, schema = mods
     batches: list[dict[str, Any]] = []
     try:
-        reader = pj.open_json(
-            path,
-            read_options=pj.ReadOptions(block_size=BLOCK_BYTES),
-            parse_options=pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
-        )
+        reader = pj.open_json(path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=_PARSE)
         for batch in reader:
-            columns = _columns(pa.Table.from_batches([batch]), pa, pc)
+            columns = _columns(pa.Table.from_batches([batch]))
             if columns is None:
                 return None  # the first odd batch decides: nothing later can make the file plain
             batches.append(columns)
     except (pa.ArrowException, ValueError, TypeError, KeyError, IndexError, OSError):
         # ArrowInvalid is a ValueError; any surprise at all means "not the plain shape". The
-        # orjson path re-reads the file and reports real problems (bad lines, missing file).
+        # per-line path re-reads the file and reports real problems (bad lines, missing file).
         return None
     if not batches:
         return None
-    return {name: pa.chunked_array([c for b in batches for c in b[name].chunks]) for name in batches[0]}
+    return {name: pa.chunked_array([c for b in batches for c in b[name].chunks]) for name in FIELDS}
 
 
-def _columns(table: Any, pa: Any, pc: Any) -> dict[str, Any] | None:
+def _columns(table: Any) -> dict[str, Any] | None:
+    """The columns of one parsed batch, or None unless every row is a plain success."""
     n = table.num_rows
     if n == 0:
         return None
@@ -100,7 +99,7 @@ def _columns(table: Any, pa: Any, pc: Any) -> dict[str, Any] | None:
     body = field(resp, "body")
     choices = field(body, "choices")
     # list_element raises on an empty list, and list_flatten below would skip null lists.
-    if choices.null_count or pc.min(pc.list_value_length(choices)).as_py() in (None, 0):
+    if choices.null_count or pc.min(pc.list_value_length(choices)).as_py() == 0:
         return None
     # One choice per line (n = 1) is the usual case: then the flattened list IS choice 0 and
     # comes without copying; list_element gathers, copying every content string once more.
@@ -108,8 +107,6 @@ def _columns(table: Any, pa: Any, pc: Any) -> dict[str, Any] | None:
         c0 = pc.list_flatten(choices)
     else:
         c0 = pc.list_element(choices, 0)
-    if len(c0) != n:
-        return None
     usage = field(body, "usage")
     cols = {
         "custom_id": table.column("custom_id"),
@@ -121,17 +118,17 @@ def _columns(table: Any, pa: Any, pc: Any) -> dict[str, Any] | None:
         "total_tokens": field(usage, "total_tokens"),
         "request_id": field(resp, "request_id"),
     }
-    # What the orjson path's inlined shape requires, checked on whole columns. A null may be a
-    # missing field whose fallback (input_tokens, the sum for total, another choice) only
-    # extract() knows, so any null outside finish_reason / request_id declines the file.
+    # What the per-line path's inlined shape requires, checked on whole columns. A null may be a
+    # missing field whose fallback (input_tokens, the sum for total, another choice) only the
+    # per-line path knows, so any null outside finish_reason / request_id declines the file.
     must_be_set = [v for k, v in cols.items() if k not in ("finish_reason", "request_id")]
     if table.column("error").null_count != n or any(v.null_count for v in must_be_set):
         return None
     index = field(c0, "index")
     if index.null_count or pc.any(pc.not_equal(index, 0)).as_py():
-        return None  # n > 1 with choices out of order: extract() picks the one with index 0
+        return None  # n > 1 with choices out of order: the per-line path picks the one with index 0
     if pc.max(cols["status_code"]).as_py() >= 400:
         return None
-    none = pa.chunked_array([pa.nulls(n, pa.string())])
-    completed = pa.chunked_array([pa.repeat("completed", n)])
-    return {**cols, "status": completed, "error_code": none, "error_message": none, "embedding": none}
+    none = pa.chunked_array([pa.nulls(n, pa.string())])  # the error and embedding fields
+    cols["status"] = pa.chunked_array([pa.repeat("completed", n)])
+    return {name: cols.get(name, none) for name in FIELDS}

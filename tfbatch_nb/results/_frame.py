@@ -1,33 +1,96 @@
-"""Column pieces of several files assembled into the results frame: duplicates, order, dtypes.
+"""The results frame: its columns, the row one line becomes, and the frame built from column pieces.
 
-Internal to :mod:`tfbatch_nb.results`. Each file contributes one *piece* per column: a Python
-list (the orjson path) or a pyarrow array (the fast path). Pieces stay as they are until the
-final column is built, so a file read by pyarrow never makes a Python object per row when the
-frame can hold the arrow data directly (pandas' ``str`` dtype backed by pyarrow); otherwise, or
-when pieces of both kinds meet in one column, they become lists and pandas infers the dtype, which
-keeps the frame's dtypes the same whichever path read a file.
+The frame has the index ``custom_id`` and exactly one row per request, whatever happened to it:
+
+==================  =========================================================================
+column              meaning
+==================  =========================================================================
+status              completed / failed / expired / cancelled / missing (or the ``unlisted`` value)
+status_code         HTTP status of the line (``Int64``, NA when the line never ran)
+content             the model's text (chat: choice 0; completions: ``choices[0].text``;
+                    responses: the ``output_text`` parts joined)
+finish_reason       ``stop``, ``length``, ... (responses API statuses are mapped onto these)
+parsed              the structured output when a schema was given, validated
+prompt_tokens,      token usage (``Int64``); the Responses API's input/output tokens land here
+completion_tokens,
+total_tokens
+error_code,         why a row failed (or ``parse_error`` / ``refusal`` on a completed row whose
+error_message       structured output is unusable: the text is kept, ``parsed`` is None)
+request_id          the provider's request id, for support tickets
+==================  =========================================================================
+
+Embedding batches have an ``embedding`` column (a float64 numpy array per row) instead of
+``content``, ``finish_reason`` and ``parsed``.
+
+Each file is read into one *piece* per field of :class:`Row`: a Python list (the per-line path)
+or a pyarrow array (the fast path). Pieces stay as they are until the final column is built, so a
+file read by pyarrow never makes a Python object per row when pandas' ``str`` dtype is backed by
+pyarrow; otherwise, or when pieces of both kinds meet in one column, they become lists and pandas
+infers the dtype, which keeps the dtypes the same whichever path read a file.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.compute as pc  # type: ignore[import-untyped]
 
-from . import _arrow as _results_arrow
-
-__all__ = ["Pieces", "build_frame", "flatten"]
+__all__ = ["EMBEDDING_COLUMNS", "FIELDS", "RESULT_COLUMNS", "Pieces", "Row", "build_frame", "flatten"]
 
 log = logging.getLogger(__name__)
+
+_STATUS = ("status", "status_code")
+_USAGE_AND_ERROR = (
+    "prompt_tokens",
+    "completion_tokens",
+    "total_tokens",
+    "error_code",
+    "error_message",
+    "request_id",
+)
+#: Columns of the results frame for text endpoints (chat, completions, responses), in order.
+RESULT_COLUMNS: tuple[str, ...] = (*_STATUS, "content", "finish_reason", "parsed", *_USAGE_AND_ERROR)
+#: Columns of the results frame for ``/v1/embeddings`` batches, in order.
+EMBEDDING_COLUMNS: tuple[str, ...] = (*_STATUS, "embedding", *_USAGE_AND_ERROR)
+
+_INT_COLUMNS = ("status_code", "prompt_tokens", "completion_tokens", "total_tokens")
+_OBJECT_COLUMNS = ("parsed", "embedding")  # Python objects, kept as they are
+
+
+class Row(NamedTuple):
+    """One request as one output or error line tells it (``parsed`` is added later, from a schema).
+
+    Examples
+    --------
+    >>> Row("a", "failed", 500, error_code="server_error").content is None
+    True
+    """
+
+    custom_id: str
+    status: str
+    status_code: int | None = None
+    content: str | None = None
+    finish_reason: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_tokens: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+    embedding: Any = None
+
+
+#: The columns each file is read into, whichever path reads it: the fields of :class:`Row`.
+FIELDS: tuple[str, ...] = Row._fields
 
 #: Column name -> one piece (list or pyarrow array) per file, all pieces of a file of one length.
 Pieces = dict[str, list[Any]]
 
-_INT_COLUMNS = ("status_code", "prompt_tokens", "completion_tokens", "total_tokens")
-_OBJECT_COLUMNS = ("parsed", "embedding")  # Python objects, kept as they are
 # Which of two lines for one custom_id wins: a success over anything (a retried request's success
 # is the answer the user paid for), a real failure over "never ran"; on a tie the later line wins,
 # because callers list a retry's files after the original's.
@@ -50,7 +113,14 @@ def _arrow_str_dtype() -> Any:
 
 
 def flatten(pieces: list[Any]) -> list[Any]:
-    """One list from list and pyarrow pieces."""
+    """One list from list and pyarrow pieces.
+
+    Examples
+    --------
+    >>> import pyarrow as pa
+    >>> flatten([["a"], pa.array(["b", None])])
+    ['a', 'b', None]
+    """
     if len(pieces) == 1 and isinstance(pieces[0], list):
         return pieces[0]
     out: list[Any] = []
@@ -75,14 +145,12 @@ def _winners(ids: list[str], status: list[Any]) -> list[int]:
 
 def _arrow_chunks(pieces: list[Any], kind: Any) -> Any:
     """One chunked array of type ``kind`` from arrow pieces (arrays, chunked arrays, all-null)."""
-    pa = _results_arrow.modules()[0]
     chunks = [c for p in pieces for c in (p.chunks if isinstance(p, pa.ChunkedArray) else [p])]
     return pa.chunked_array([c if c.type == kind else c.cast(kind) for c in chunks], type=kind)
 
 
 def _int_column(pieces: list[Any], take: np.ndarray[Any, Any] | None) -> Any:
     if pieces and all(not isinstance(p, list) for p in pieces):
-        pa = _results_arrow.modules()[0]  # only arrow pieces come here, so pyarrow is there
         arr = _arrow_chunks(pieces, pa.int64()).combine_chunks()
         data = arr.fill_null(0).to_numpy()
         mask = arr.is_null().to_numpy(zero_copy_only=False)
@@ -120,7 +188,6 @@ def _str_column(pieces: list[Any], take: np.ndarray[Any, Any] | None, fill: Any)
     dtype = _arrow_str_dtype()
     if dtype is None or not pieces or any(isinstance(p, list) for p in pieces):
         return _object_column(pieces, take, fill, nested=False)
-    pa, _, pc, _ = _results_arrow.modules()
     arr = _arrow_chunks(pieces, pa.string())
     if take is not None:
         arr = arr.take(pa.array(take, mask=take < 0))
@@ -140,9 +207,18 @@ def build_frame(
 ) -> tuple[pd.DataFrame, int, list[str]]:
     """The frame with columns ``names`` from the pieces of all files, in file order.
 
+    Pieces of ``names`` are consumed (popped) as their columns are built.
+
     Returns
     -------
     (frame, number of listed ids in no file, ids in the files but not listed)
+
+    Examples
+    --------
+    >>> pieces = {"custom_id": [["a", "b"]], "status": [["completed", "failed"]]}
+    >>> frame, n_missing, extra = build_frame(pieces, ["status"], custom_ids=["b", "c"], unlisted="missing")
+    >>> frame.status.to_dict(), n_missing, extra
+    ({'b': 'failed', 'c': 'missing', 'a': 'completed'}, 1, ['a'])
     """
     ids = flatten(pieces["custom_id"])
     rows: list[int] | None = None  # row of each distinct id; None: every row, as is

@@ -1,15 +1,10 @@
-"""The orjson path: batch output / error lines decoded and flattened into column lists.
+"""The per-line path: any output / error file decoded with orjson, line by line, into column lists.
 
-Internal to :mod:`tfbatch_nb.results`; it reads every file the pyarrow fast path
-(:mod:`tfbatch_nb._results_arrow`) declines, so it must handle every line shape correctly.
-
-- :func:`read_lines` turns a file into parsed JSON objects, reading big blocks, splitting them into
-  lines in C and decoding them in a list comprehension; only a block that holds a bad line is
-  decoded again line by line, so the warning can name the line.
-- :func:`extract` turns one ``BatchRequestOutput`` line (batch-api.md §2.5) into the flat fields
-  of the results frame, for every endpoint shape (chat, completions, responses, embeddings).
-- :class:`Collector` appends the fields of each line to column lists, unpacking the common shape
-  (a successful chat completion) inline, with the garbage collector paused (:func:`no_gc`).
+It reads every file the pyarrow fast path declines, so it handles every line shape: chat,
+completions, responses and embeddings answers, HTTP errors, ``error`` objects, bad lines. Big
+blocks are split into lines in C and decoded in a list comprehension (only a block holding a bad
+line is decoded again line by line, so the warning can name the line); the common shape, a plain
+successful chat completion, is unpacked inline, every other line becomes a :class:`Row`.
 """
 
 from __future__ import annotations
@@ -24,32 +19,20 @@ from typing import Any
 import numpy as np
 import orjson
 
-__all__ = ["FIELDS", "Collector", "Fields", "extract", "no_gc", "read_lines"]
+from ._frame import FIELDS, Row
+
+__all__ = ["BLOCK_BYTES", "read_lines"]
 
 # 8 MiB blocks: big enough that per-block costs vanish, small enough that the transient dicts of a
 # block stay a rounding error next to the final frame (the memory target is 2x the frame).
 BLOCK_BYTES = 8 * 2**20
 
-#: The columns a file is flattened into, in the order of :data:`Fields` after the custom_id.
-FIELDS = (
-    "status",
-    "status_code",
-    "content",
-    "finish_reason",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "error_code",
-    "error_message",
-    "request_id",
-    "embedding",
-)
-# (custom_id, *FIELDS)
-Fields = tuple[Any, ...]
-
 # Error codes the gateway writes for lines never run because the batch ended early; they become
 # the row statuses `expired` / `cancelled` rather than `failed`, so retry logic can tell them apart.
 _ENDED = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
+
+# Warnings name the caller of parse_results: warn() <- read_lines <- parse_results <- caller.
+_STACKLEVEL = 3
 
 
 def _decode_block(block: bytes, path: os.PathLike[str] | str, first_line: int) -> list[Any]:
@@ -68,18 +51,13 @@ def _decode_block(block: bytes, path: os.PathLike[str] | str, first_line: int) -
         try:
             values.append(orjson.loads(raw))
         except orjson.JSONDecodeError as exc:
-            warnings.warn(
-                f"{os.fspath(path)}:{n}: skipped a line that is not valid JSON ({exc})", stacklevel=5
-            )
+            msg = f"{os.fspath(path)}:{n}: skipped a line that is not valid JSON ({exc})"
+            warnings.warn(msg, stacklevel=_STACKLEVEL + 2)  # + _decode_block, + _blocks
     return values
 
 
-def read_lines(path: os.PathLike[str] | str) -> Iterator[list[Any]]:
-    """Yield the decoded lines of a JSONL file, one list per block of about 8 MiB.
-
-    Empty lines are skipped; a line that is not valid JSON is skipped with a warning naming the
-    file and its 1-based line number.
-    """
+def _blocks(path: os.PathLike[str] | str) -> Iterator[list[Any]]:
+    """The decoded lines of a JSONL file, one list per block of about :data:`BLOCK_BYTES`."""
     line_no = 1
     tail = b""
     with open(path, "rb") as fh:
@@ -109,8 +87,9 @@ def _str(value: Any) -> str | None:
     return orjson.dumps(value).decode()
 
 
-def _usage(body: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
-    usage = body.get("usage")
+def _usage(body: Any) -> tuple[int | None, int | None, int | None]:
+    """(prompt_tokens, completion_tokens, total_tokens) from a body's ``usage``."""
+    usage = body.get("usage") if isinstance(body, dict) else None
     if not isinstance(usage, dict):
         return None, None, None
     # Chat / completions / embeddings say prompt/completion; the Responses API says input/output.
@@ -123,6 +102,7 @@ def _usage(body: dict[str, Any]) -> tuple[int | None, int | None, int | None]:
 
 
 def _http_error(body: Any, status_code: int) -> tuple[str, str]:
+    """(error_code, error_message) of a response with an HTTP error status."""
     err = body.get("error") if isinstance(body, dict) else None
     if isinstance(err, dict):
         code = err.get("code") or err.get("type") or f"http_{status_code}"
@@ -150,23 +130,23 @@ def _responses_text(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return ("".join(parts) if parts else None), finish
 
 
-def _success(body: dict[str, Any]) -> tuple[str | None, str | None, Any, str | None, str | None]:
-    """(content, finish_reason, embedding, error_code, error_message) of a successful body."""
+def _answer(body: dict[str, Any]) -> dict[str, Any]:
+    """The answer fields of :class:`Row` from a successful body (a refusal sets the error fields)."""
     choices = body.get("choices")
     if isinstance(choices, list) and choices:
         # n > 1: the frame has one row per request, so it carries choice 0 (the first the model
         # produced); the other choices stay in the downloaded file.
         c0 = next((c for c in choices if isinstance(c, dict) and c.get("index") == 0), choices[0])
         if not isinstance(c0, dict):
-            return None, None, None, None, None
+            return {}
         finish = c0.get("finish_reason")
         message = c0.get("message")
-        if isinstance(message, dict):
-            refusal = message.get("refusal")
-            if message.get("content") is None and refusal:
-                return None, finish, None, "refusal", str(refusal)
-            return _str(message.get("content")), finish, None, None, None
-        return _str(c0.get("text")), finish, None, None, None
+        if not isinstance(message, dict):
+            return {"content": _str(c0.get("text")), "finish_reason": finish}  # completions
+        refusal = message.get("refusal")
+        if message.get("content") is None and refusal:
+            return {"finish_reason": finish, "error_code": "refusal", "error_message": str(refusal)}
+        return {"content": _str(message.get("content")), "finish_reason": finish}
     data = body.get("data")
     if body.get("object") == "list" and isinstance(data, list):
         vectors = [
@@ -176,19 +156,25 @@ def _success(body: dict[str, Any]) -> tuple[str | None, str | None, Any, str | N
         ]
         # One input per request (what build_requests writes) gives one vector; a request with
         # several inputs keeps them all, in input order, rather than silently dropping some.
-        embedding = vectors[0] if len(vectors) == 1 else (vectors or None)
-        return None, None, embedding, None, None
+        return {"embedding": vectors[0] if len(vectors) == 1 else (vectors or None)}
     if "output" in body:
         content, finish = _responses_text(body)
-        return content, finish, None, None, None
-    return None, None, None, None, None
+        return {"content": content, "finish_reason": finish}
+    return {}
 
 
-def extract(line: Any) -> Fields | None:
-    """The frame fields of one output/error line, or None when the line has no usable custom_id.
+def _row(line: Any) -> Row | None:
+    """The :class:`Row` of one decoded output / error line, or None without a usable custom_id.
 
-    A line failed when ``error`` is set or ``response.status_code >= 400`` (batch-api.md §2.5);
-    then error code and message come from ``error`` or from ``response.body.error``.
+    A line failed when ``error`` is set or ``response.status_code >= 400``; then error code and
+    message come from ``error`` or from ``response.body.error``.
+
+    Examples
+    --------
+    >>> _row({"custom_id": "a", "response": {"status_code": 429, "body": {"error": {"code": "rate"}}}})[:3]
+    ('a', 'failed', 429)
+    >>> _row({"custom_id": "b", "error": {"code": "batch_expired", "message": "expired"}}).status
+    'expired'
     """
     if not isinstance(line, dict):
         return None
@@ -211,131 +197,54 @@ def extract(line: Any) -> Fields | None:
         status = _ENDED.get(str(code), "failed")
         if code is None and status_code is not None and status_code >= 400:
             code, message = _http_error(body, status_code)
-        return (
+        return Row(
             cid,
             status,
             status_code,
-            None,
-            None,
-            None,
-            None,
-            None,
-            _str(code) or "error",
-            _str(message),
-            request_id,
-            None,
+            error_code=_str(code) or "error",
+            error_message=_str(message),
+            request_id=request_id,
         )
     if status_code is not None and status_code >= 400:
         code, message = _http_error(body, status_code)
-        return (
+        pt, ct, tt = _usage(body)
+        return Row(
             cid,
             "failed",
             status_code,
-            None,
-            None,
-            *_usage(body if isinstance(body, dict) else {}),
-            code,
-            message,
-            request_id,
-            None,
+            prompt_tokens=pt,
+            completion_tokens=ct,
+            total_tokens=tt,
+            error_code=code,
+            error_message=message,
+            request_id=request_id,
         )
     if not isinstance(body, dict):
         # No answer to show: calling it completed would hide a lost row from retry_failed.
         what = "no response" if not resp else "a response without a body"
-        return (
+        return Row(
             cid,
             "failed",
             status_code,
-            None,
-            None,
-            None,
-            None,
-            None,
-            "missing_body",
-            f"the line has {what}",
-            request_id,
-            None,
+            error_code="missing_body",
+            error_message=f"the line has {what}",
+            request_id=request_id,
         )
-    content, finish, embedding, code, message = _success(body)
-    return (
+    pt, ct, tt = _usage(body)
+    return Row(
         cid,
         "completed",
         status_code,
-        content,
-        finish,
-        *_usage(body),
-        code,
-        message,
-        request_id,
-        embedding,
+        prompt_tokens=pt,
+        completion_tokens=ct,
+        total_tokens=tt,
+        request_id=request_id,
+        **_answer(body),
     )
 
 
-class Collector:
-    """Column lists (``custom_id`` and :data:`FIELDS`) of decoded lines, one entry per line.
-
-    Duplicated custom_ids are kept here, in file order; the frame builder decides which wins.
-    """
-
-    def __init__(self) -> None:
-        self.cols: dict[str, list[Any]] = {name: [] for name in ("custom_id", *FIELDS)}
-
-    def consume(self, values: list[Any]) -> None:
-        """Add a block of decoded lines. Inlines the common shape (successful chat completion)."""
-        c = self.cols
-        apps = [c[name].append for name in ("custom_id", *FIELDS)]
-        a_cid, a_status, a_code, a_content, a_finish, a_pt, a_ct, a_tt, a_ec, a_em, a_rid, a_emb = apps
-        for d in values:
-            # Each check mirrors what extract() would decide, so both paths give identical rows;
-            # anything unusual (None content, refusals, bad types, errors) takes extract().
-            try:
-                resp = d["response"]
-                sc = resp["status_code"]
-                body = resp["body"]
-                c0 = body["choices"][0]
-                content = c0["message"]["content"]
-                usage = body["usage"]
-                pt, ct, tt = usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"]
-                cid = d["custom_id"]
-                rid = resp.get("request_id")
-                fast = (
-                    d["error"] is None
-                    and type(sc) is int
-                    and sc < 400
-                    and c0.get("index") == 0
-                    and type(content) is str
-                    and type(pt) is int
-                    and type(ct) is int
-                    and type(tt) is int
-                    and type(cid) is str
-                    and (rid is None or type(rid) is str)
-                )
-            except (KeyError, TypeError, IndexError):
-                fast = False
-            if fast:
-                a_cid(cid)
-                a_status("completed")
-                a_code(sc)
-                a_content(content)
-                a_finish(c0.get("finish_reason"))
-                a_pt(pt)
-                a_ct(ct)
-                a_tt(tt)
-                a_ec(None)
-                a_em(None)
-                a_rid(rid)
-                a_emb(None)
-                continue
-            fields = extract(d)
-            if fields is None:
-                warnings.warn(f"skipped a result line without a custom_id: {str(d)[:80]}", stacklevel=5)
-                continue
-            for append, value in zip(apps, fields, strict=True):
-                append(value)
-
-
 @contextlib.contextmanager
-def no_gc() -> Iterator[None]:
+def _no_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while parsing.
 
     Decoding creates millions of dicts and lists that all stay alive until the block is consumed;
@@ -350,3 +259,75 @@ def no_gc() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def read_lines(path: os.PathLike[str] | str) -> dict[str, list[Any]]:
+    """The columns (:data:`~tfbatch_nb.results._frame.FIELDS`) of one file, one entry per line.
+
+    Empty lines are skipped; a line that is not valid JSON, or has no custom_id, is skipped with a
+    warning (naming the file and 1-based line number for bad JSON). Duplicated custom_ids are kept,
+    in file order: the frame builder decides which wins.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "errors.jsonl"
+    >>> _ = p.write_text('{"custom_id": "a", "error": {"code": "batch_expired", "message": "m"}}\\n')
+    >>> cols = read_lines(p)
+    >>> cols["custom_id"], cols["status"], cols["error_code"]
+    (['a'], ['expired'], ['batch_expired'])
+    """
+    cols: dict[str, list[Any]] = {name: [] for name in FIELDS}
+    apps = [cols[name].append for name in FIELDS]  # in Row's order:
+    a_cid, a_status, a_code, a_content, a_finish, a_pt, a_ct, a_tt, a_ec, a_em, a_rid, a_emb = apps
+    with _no_gc():
+        for values in _blocks(path):
+            for d in values:
+                # Each check mirrors what _row() would decide, so both give identical columns;
+                # anything unusual (None content, refusals, bad types, errors) takes _row().
+                try:
+                    resp = d["response"]
+                    sc = resp["status_code"]
+                    body = resp["body"]
+                    c0 = body["choices"][0]
+                    content = c0["message"]["content"]
+                    usage = body["usage"]
+                    pt, ct, tt = usage["prompt_tokens"], usage["completion_tokens"], usage["total_tokens"]
+                    cid = d["custom_id"]
+                    rid = resp.get("request_id")
+                    fast = (
+                        d["error"] is None
+                        and type(sc) is int
+                        and sc < 400
+                        and c0.get("index") == 0
+                        and type(content) is str
+                        and type(pt) is int
+                        and type(ct) is int
+                        and type(tt) is int
+                        and type(cid) is str
+                        and (rid is None or type(rid) is str)
+                    )
+                except (KeyError, TypeError, IndexError):
+                    fast = False
+                if fast:
+                    a_cid(cid)
+                    a_status("completed")
+                    a_code(sc)
+                    a_content(content)
+                    a_finish(c0.get("finish_reason"))
+                    a_pt(pt)
+                    a_ct(ct)
+                    a_tt(tt)
+                    a_ec(None)
+                    a_em(None)
+                    a_rid(rid)
+                    a_emb(None)
+                    continue
+                fields = _row(d)
+                if fields is None:
+                    msg = f"skipped a result line without a custom_id: {str(d)[:80]}"
+                    warnings.warn(msg, stacklevel=_STACKLEVEL)
+                    continue
+                for append, value in zip(apps, fields, strict=True):
+                    append(value)
+    return cols

@@ -1,38 +1,12 @@
-"""Streaming download and parsing of batch output / error files into the results frame.
+"""Output and error files read into the results frame: :func:`parse_results` and :func:`read_results`.
 
-The results frame (DESIGN.md, "The results frame") has the index ``custom_id`` and exactly one
-row per request, whatever happened to it:
-
-==================  =========================================================================
-column              meaning
-==================  =========================================================================
-status              completed / failed / expired / cancelled / missing (or the ``unlisted`` value)
-status_code         HTTP status of the line (``Int64``, NA when the line never ran)
-content             the model's text (chat: choice 0; completions: ``choices[0].text``;
-                    responses: the ``output_text`` parts joined)
-finish_reason       ``stop``, ``length``, ... (responses API statuses are mapped onto these)
-parsed              the structured output as a dict when a schema was given, validated
-prompt_tokens,      token usage (``Int64``); the Responses API's input/output tokens land here
-completion_tokens,
-total_tokens
-error_code,         why a row failed (or ``parse_error`` / ``refusal`` on a completed row whose
-error_message       structured output is unusable: the text is kept, ``parsed`` is None)
-request_id          the provider's request id, for support tickets
-==================  =========================================================================
-
-Embedding batches have an ``embedding`` column (a float64 numpy array per row) instead of
-``content``, ``finish_reason`` and ``parsed``.
-
-Speed: a file whose every line is a plain successful chat completion is parsed by pyarrow
-against a fixed schema and its columns are extracted in C, straight into the frame
-(:mod:`tfbatch_nb._results_arrow`); every other file is decoded block by block by orjson with
-the garbage collector paused (:mod:`tfbatch_nb._parse`), so correctness never depends on the
-fast path. See ``bench/bench_results.py``.
+Each file is read by the pyarrow fast path when every line is a plain successful chat completion,
+else line by line; both give the same columns, so correctness never depends on the fast path.
+:data:`FAST_PATH` switches the fast path off (tests do, to cover the per-line path on every file).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import warnings
 from collections.abc import Sequence
@@ -40,60 +14,18 @@ from typing import Any
 
 import pandas as pd
 
-from . import _arrow as _results_arrow
-from . import _frame as _results_frame
-from . import _lines as _parse
-from . import _schema as _results_schema
+from ._arrow import read_plain
+from ._frame import EMBEDDING_COLUMNS, FIELDS, RESULT_COLUMNS, Pieces, build_frame, flatten
+from ._lines import read_lines
+from ._schema import apply_schema, normalize_schema
 
-__all__ = ["EMBEDDING_COLUMNS", "RESULT_COLUMNS", "parse_results", "read_results"]
-
-log = logging.getLogger(__name__)
-
-#: Columns of the results frame for text endpoints (chat, completions, responses), in order.
-RESULT_COLUMNS: tuple[str, ...] = (
-    "status",
-    "status_code",
-    "content",
-    "finish_reason",
-    "parsed",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "error_code",
-    "error_message",
-    "request_id",
-)
-#: Columns of the results frame for ``/v1/embeddings`` batches, in order.
-EMBEDDING_COLUMNS: tuple[str, ...] = (
-    "status",
-    "status_code",
-    "embedding",
-    "prompt_tokens",
-    "completion_tokens",
-    "total_tokens",
-    "error_code",
-    "error_message",
-    "request_id",
-)
+__all__ = ["FAST_PATH", "parse_results", "read_results"]
 
 PathLike = str | os.PathLike[str]
 
-
-#: Whether files may be read by the pyarrow fast path (tests switch it off to cover the other path).
+#: Whether a file may be read by the pyarrow fast path; False reads every file line by line
+#: (e.g. ``monkeypatch.setattr(tfbatch_nb.results._read, "FAST_PATH", False)``). Same frame either way.
 FAST_PATH = True
-
-
-def _read_file(path: PathLike, pieces: _results_frame.Pieces) -> None:
-    """Append one piece per column for ``path``: pyarrow's columns, else orjson's lists."""
-    columns = _results_arrow.read_plain(path) if FAST_PATH else None
-    if columns is None:
-        acc = _parse.Collector()
-        with _parse.no_gc():
-            for block in _parse.read_lines(path):
-                acc.consume(block)
-        columns = acc.cols
-    for name, piece in columns.items():
-        pieces[name].append(piece)
 
 
 def parse_results(
@@ -146,28 +78,24 @@ def parse_results(
     >>> df[["status", "content"]].to_dict("index")
     {'a': {'status': 'completed', 'content': 'hi'}, 'b': {'status': 'expired', 'content': nan}}
     """
-    pieces: _results_frame.Pieces = {name: [] for name in ("custom_id", *_parse.FIELDS)}
+    pieces: Pieces = {name: [] for name in FIELDS}
     for path in [*outputs, *errors]:
-        _read_file(path, pieces)
+        columns = read_plain(path) if FAST_PATH else None
+        for name, piece in (read_lines(path) if columns is None else columns).items():
+            pieces[name].append(piece)
     embeddings = (endpoint or "").rstrip("/").endswith("embeddings") or any(
         v is not None for piece in pieces["embedding"] if isinstance(piece, list) for v in piece
     )
-    n_rows = sum(len(piece) for piece in pieces["custom_id"])
-    bare = _results_schema.normalize_schema(schema)
+    bare = normalize_schema(schema)
     if bare is not None and not embeddings:
         # Parsing needs each content as a Python string anyway: flatten the four columns involved.
-        flat = {
-            k: _results_frame.flatten(pieces[k]) for k in ("status", "content", "error_code", "error_message")
-        }
-        pieces["parsed"] = [_results_schema.apply_schema(flat, bare)]
+        flat = {k: flatten(pieces[k]) for k in ("status", "content", "error_code", "error_message")}
+        pieces["parsed"] = [apply_schema(flat, bare)]
         pieces.update({k: [v] for k, v in flat.items()})
     else:
-        pieces["parsed"] = [[None] * n_rows]
-    frame, n_missing, extra = _results_frame.build_frame(
-        pieces,
-        EMBEDDING_COLUMNS if embeddings else RESULT_COLUMNS,
-        custom_ids=custom_ids,
-        unlisted=unlisted,
+        pieces["parsed"] = [[None] * sum(len(piece) for piece in pieces["custom_id"])]
+    frame, n_missing, extra = build_frame(
+        pieces, EMBEDDING_COLUMNS if embeddings else RESULT_COLUMNS, custom_ids=custom_ids, unlisted=unlisted
     )
     if extra:
         warnings.warn(
@@ -217,9 +145,13 @@ def read_results(
 
     Examples
     --------
-    >>> import tfbatch_nb as tfb
-    >>> res = tfb.read_results("batch_output.jsonl", "batch_errors.jsonl", requests=reqs)  # doctest: +SKIP
-    >>> res.status.value_counts()  # doctest: +SKIP
+    >>> import pathlib, tempfile
+    >>> errors = pathlib.Path(tempfile.mkdtemp()) / "batch_errors.jsonl"
+    >>> _ = errors.write_text('{"custom_id": "a", "response": {"status_code": 500, '
+    ...     '"body": {"error": {"code": "server_error", "message": "boom"}}}, "error": null}\\n')
+    >>> res = read_results(None, errors)
+    >>> res[["status", "error_code"]].to_dict("index")
+    {'a': {'status': 'failed', 'error_code': 'server_error'}}
     """
     custom_ids = getattr(requests, "custom_ids", None)
     return parse_results(

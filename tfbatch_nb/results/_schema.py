@@ -1,9 +1,9 @@
 """Structured outputs: the JSON schema of a request, and each completed row's content checked against it.
 
-Internal to :mod:`tfbatch_nb.results`. :func:`validate` covers the JSON-schema subset used by OpenAI
-strict structured outputs (``type``, ``properties``, ``required``, ``enum``, ``const``, ``items``,
-``additionalProperties``, ``anyOf``, ``$ref`` into ``$defs``), nested; a full validator
-(jsonschema) would be a dependency for a handful of keywords.
+:func:`validate` covers the JSON-schema subset used by OpenAI strict structured outputs (``type``,
+``properties``, ``required``, ``enum``, ``const``, ``items``, ``additionalProperties``, ``anyOf``,
+``$ref`` into ``$defs``), nested; a full validator (jsonschema) would be a dependency for a handful
+of keywords.
 """
 
 from __future__ import annotations
@@ -20,6 +20,13 @@ def normalize_schema(schema: dict[str, Any] | None) -> dict[str, Any] | None:
     """The bare JSON schema from a schema, a ``json_schema`` wrapper or a whole ``response_format``.
 
     ``{"type": "json_object"}`` (JSON mode) becomes ``{}``: parse, but accept any JSON value.
+
+    Examples
+    --------
+    >>> normalize_schema({"type": "json_schema", "json_schema": {"name": "n", "schema": {"type": "object"}}})
+    {'type': 'object'}
+    >>> normalize_schema({"type": "json_object"})
+    {}
     """
     if schema is None:
         return None
@@ -112,6 +119,13 @@ def apply_schema(cols: dict[str, list[Any]], schema: dict[str, Any]) -> list[Any
 
     ``cols`` holds the lists ``status``, ``content``, ``error_code`` and ``error_message``;
     the last two are updated in place. Returns the ``parsed`` column.
+
+    Examples
+    --------
+    >>> cols = {"status": ["completed"] * 2, "content": ['{"v": 1}', "oops"],
+    ...         "error_code": [None, None], "error_message": [None, None]}
+    >>> apply_schema(cols, {"type": "object"}), cols["error_code"]
+    ([{'v': 1}, None], [None, 'parse_error'])
     """
     status, content, codes, messages = (
         cols["status"],
