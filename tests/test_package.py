@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,7 +80,10 @@ def test_console_script_help() -> None:
 @pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff not installed")
 def test_ruff_clean() -> None:
     check = subprocess.run(
-        ["ruff", "check", "tfbatch_nb", "tests", "bench"], cwd=ROOT, capture_output=True, text=True
+        ["ruff", "check", "tfbatch_nb", "tests", "bench", "notebooks"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
     )
     assert check.returncode == 0, check.stdout + check.stderr
     fmt = subprocess.run(
@@ -109,14 +113,32 @@ def _modules() -> list[str]:
     return names
 
 
+@pytest.fixture(scope="module")
+def job_namespace(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """What the examples of the run and ui stages assume, as a user's notebook has it: a finished job."""
+    import tfbatch_nb as tfb
+    from tfbatch_nb.datasets import load_reviews
+
+    gw = tfb.connect(local=True, gateway_options={"speed": "max"}, journal=tmp_path_factory.mktemp("doc"))
+    df = load_reviews().head(37)
+    reqs = tfb.build_requests(df, model="openai-main/gpt-4o-mini", id_column="review_id", max_tokens=5,
+                              prompt="Classify the sentiment of this review: {text}")  # fmt: skip
+    batch = gw.submit(reqs, name="reviews-v1").wait(progress=False)
+    yield {"tfb": tfb, "gw": gw, "df": df, "reqs": reqs, "batch": batch}
+    gw.close()
+
+
 @pytest.mark.parametrize("module", _modules())
-def test_docstring_examples_run(module: str) -> None:
+def test_docstring_examples_run(module: str, request: pytest.FixtureRequest) -> None:
     """Every Examples section in the package is executed, so the docs cannot drift from the code."""
     import doctest
     import importlib
 
     mod = importlib.import_module(module)
-    result = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
+    stage = module.split(".")[1] if "." in module else ""
+    names = request.getfixturevalue("job_namespace") if stage in ("run", "ui") else {}
+    result = doctest.testmod(mod, extraglobs=names, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE,
+                             verbose=False)  # fmt: skip
     assert result.failed == 0, f"{result.failed} docstring example(s) failed in {module}"
 
 

@@ -3,7 +3,7 @@
 ``batch.id`` is the journal's job id (``job_...``), stable across restarts and the same for a
 one-part and a ten-part job; ``batch.ids`` are the provider batch ids, one per part.
 
-The job's status folds the parts' statuses (:func:`tfbatch_nb.status.combine_status`):
+The job's status folds the parts' statuses (:func:`tfbatch_nb.ui.combine_status`):
 ``in_progress`` while any part runs, ``completed`` when all completed, ``failed`` when all
 are done and a part failed validation. ``results()`` then still returns every row (the failed
 part's rows are ``failed``) unless every part failed, which raises ``BatchFailedError``.
@@ -58,10 +58,11 @@ class Batch:
 
     Examples
     --------
-    >>> batch = gw.submit(reqs, name="reviews-v1")  # doctest: +SKIP
-    >>> batch.wait().status  # doctest: +SKIP
+    >>> batch = gw.submit(reqs, name="reviews-v1")
+    >>> batch.wait(progress=False).status
     'completed'
-    >>> batch.results(join=df)  # doctest: +SKIP
+    >>> batch.results(join=df)[["review_id", "status"]].shape
+    (37, 2)
     """
 
     def __init__(
@@ -115,8 +116,8 @@ class Batch:
 
         Examples
         --------
-        >>> batch.snapshot().status  # doctest: +SKIP
-        'in_progress'
+        >>> batch.snapshot().status
+        'completed'
         """
         job = self._job()
         with self._lock:
@@ -135,7 +136,9 @@ class Batch:
 
         Examples
         --------
-        >>> batch.reload()  # doctest: +SKIP
+        >>> batch.reload()
+        >>> batch.ids == [p["batch_id"] for p in gw.journal.parts(batch.id)]
+        True
         """
         with self._lock:
             self._parts = self._ctx.journal.part_snapshots(self.id)
@@ -154,8 +157,8 @@ class Batch:
 
         Examples
         --------
-        >>> batch.note_error(TimeoutError("slow gateway"))  # doctest: +SKIP
-        >>> batch.snapshot().last_error  # doctest: +SKIP
+        >>> batch.note_error(TimeoutError("slow gateway"))
+        >>> batch.snapshot().last_error
         'TimeoutError: slow gateway'
         """
         with self._lock:
@@ -167,7 +170,12 @@ class Batch:
 
         Examples
         --------
-        >>> batch.add_listener(lambda s: print(s.status))  # doctest: +SKIP
+        >>> def show(snapshot):
+        ...     print(snapshot.status)
+        >>> batch.add_listener(show)
+        >>> _ = batch.refresh()
+        completed
+        >>> batch.remove_listener(show)
         """
         with self._lock:
             if fn not in self._listeners:
@@ -211,7 +219,7 @@ class Batch:
 
         Examples
         --------
-        >>> batch.refresh().completed  # doctest: +SKIP
+        >>> batch.refresh().completed
         37
         """
         return self._poll(notify=True)
@@ -244,7 +252,7 @@ class Batch:
 
         Examples
         --------
-        >>> batch.wait(timeout=600).status  # doctest: +SKIP
+        >>> batch.wait(timeout=600, progress=False).status
         'completed'
         """
         first = poll if poll is not None else self._ctx.poll_first
@@ -258,8 +266,10 @@ class Batch:
 
         Examples
         --------
-        >>> w = batch.watch()  # doctest: +SKIP
-        >>> w.stop()  # doctest: +SKIP
+        >>> w = batch.watch()
+        >>> w.join(5)  # a finished job: the watcher polls once and ends
+        >>> w.is_alive()
+        False
         """
         with self._lock:
             if self._watcher is None or not self._watcher.is_alive():
@@ -284,7 +294,9 @@ class Batch:
 
         Examples
         --------
-        >>> batch.stop_watching()  # doctest: +SKIP
+        >>> batch.stop_watching()
+        >>> batch.watch().is_alive() in (True, False)
+        True
         """
         with self._lock:
             watcher = self._watcher
@@ -298,8 +310,8 @@ class Batch:
 
         Examples
         --------
-        >>> batch.cancel().status  # doctest: +SKIP
-        'cancelling'
+        >>> batch.cancel().status  # a finished job has nothing left to cancel
+        'completed'
         """
         with self._lock:
             running = [p for p in self._parts if p.batch_id and p.status not in TERMINAL]
@@ -323,7 +335,7 @@ class Batch:
     def results(
         self, *, join: pd.DataFrame | None = None, timeout: float | None = None, retries: bool = True
     ) -> pd.DataFrame:
-        """The results frame: index ``custom_id``, one row per request (see DESIGN.md).
+        """The results frame: index ``custom_id``, one row per request.
 
         Waits for the job first if it is still running. Files are downloaded once into the
         journal folder; later calls read them from there. Finished retry jobs made by
@@ -346,8 +358,9 @@ class Batch:
 
         Examples
         --------
-        >>> res = batch.results()  # doctest: +SKIP
-        >>> res["status"].value_counts()  # doctest: +SKIP
+        >>> res = batch.results()
+        >>> res["status"].value_counts().to_dict()
+        {'completed': 37}
         """
         frame = self._own_results(timeout=timeout)
         parts = self.snapshot().parts
@@ -379,7 +392,8 @@ class Batch:
 
         Examples
         --------
-        >>> batch.errors()  # doctest: +SKIP
+        >>> len(batch.errors())  # nothing went wrong
+        0
         """
         snap = self.snapshot()
         return error_frame(snap, self._own_results(timeout=None) if snap.terminal else None)
@@ -405,8 +419,11 @@ class Batch:
 
         Examples
         --------
-        >>> retry = batch.retry_failed()  # doctest: +SKIP
-        >>> retry.wait(); batch.results()  # doctest: +SKIP
+        >>> try:
+        ...     batch.retry_failed()
+        ... except tfb.BatchInputError as exc:  # every row completed
+        ...     print(str(exc).split(":")[-1].strip())
+        nothing to retry
         """
         wanted = set(include)
         snap = self.snapshot()
@@ -437,7 +454,8 @@ class Batch:
 
         Examples
         --------
-        >>> batch.panel()  # doctest: +SKIP
+        >>> batch.panel() is batch.panel()
+        True
         """
         from ..ui import widgets
 

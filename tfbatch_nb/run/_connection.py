@@ -276,8 +276,8 @@ class Gateway:
 
         Examples
         --------
-        >>> batch = gw.submit(reqs, name="reviews-v1")  # doctest: +SKIP
-        >>> gw.submit(reqs, name="reviews-v1") is batch  # doctest: +SKIP
+        >>> batch = gw.submit(reqs, name="reviews-v1")
+        >>> gw.submit(reqs, name="reviews-v1") is batch  # the same requests again: the same job
         True
         """
         return self._submit(
@@ -307,7 +307,8 @@ class Gateway:
 
         Examples
         --------
-        >>> batch = gw.attach("reviews-v1")  # doctest: +SKIP
+        >>> gw.attach("reviews-v1").name
+        'reviews-v1'
         """
         self._check_open()
         job_id = attach(self._ctx, id_or_name)
@@ -323,7 +324,8 @@ class Gateway:
 
         Examples
         --------
-        >>> gw.batches()[["name", "status"]]  # doctest: +SKIP
+        >>> gw.batches()[["name", "status"]].values.tolist()
+        [['reviews-v1', 'completed']]
         """
         return self.journal.jobs_frame(base_url=self.identity, provider=self.provider.name)
 
@@ -332,7 +334,8 @@ class Gateway:
 
         Examples
         --------
-        >>> gw.dashboard()  # doctest: +SKIP
+        >>> [panel.batch.name for panel in gw.dashboard().panels()]
+        ['reviews-v1']
         """
         from ..ui import widgets
 
@@ -351,7 +354,11 @@ class Gateway:
 
         Examples
         --------
-        >>> gw.close()  # doctest: +SKIP
+        >>> import tempfile
+        >>> other = connect(local=True, gateway_options={"speed": "max"}, journal=tempfile.mkdtemp())
+        >>> other.close()
+        >>> repr(other).endswith("closed>")
+        True
         """
         with self._lock:
             if self._closed:

@@ -1,12 +1,12 @@
 """The live status panel: the only module of tfbatch_nb that imports ipywidgets or IPython.
 
-A :class:`StatusPanel` renders the :class:`~tfbatch_nb.status.Snapshot` of one batch and calls the
-batch's own methods for its buttons; it never talks HTTP. Polling lives in ``batch.py``: the
+A :class:`StatusPanel` renders the :class:`~tfbatch_nb.ui.Snapshot` of one batch and calls the
+batch's own methods for its buttons; it never talks HTTP. Polling lives in the run stage: the
 batch's watcher thread calls the panel's listener with every new snapshot, and the listener only
 sets widget traits (ipykernel forwards trait changes from threads to the front end; ``print``
 from a thread would land in whichever cell happens to run, so nothing here prints).
 
-All markup comes from :mod:`tfbatch_nb.display`, so the panel, ``repr(batch)`` and the static
+All markup comes from the ui stage's renderers, so the panel, ``repr(batch)`` and the static
 HTML agree. The core imports this module lazily, only when a front end asks for a rich repr.
 """
 
@@ -68,7 +68,7 @@ def panel_for(batch: Any) -> StatusPanel:
 
     Examples
     --------
-    >>> panel_for(batch) is panel_for(batch)  # doctest: +SKIP
+    >>> panel_for(batch) is panel_for(batch)
     True
     """
     with _PANELS_LOCK:
@@ -88,8 +88,8 @@ def mimebundle(batch: Any) -> dict[str, Any]:
 
     Examples
     --------
-    >>> mimebundle(batch)["text/plain"]  # doctest: +SKIP
-    "<Batch 'reviews-v1' in_progress 12/37 done, 0 failed · 1 part>"
+    >>> mimebundle(batch)["text/plain"]
+    "<Batch 'reviews-v1' completed 37/37 done, 0 failed · 1 part>"
     """
     return panel_for(batch)._repr_mimebundle_()
 
@@ -122,9 +122,10 @@ class StatusPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
 
     Examples
     --------
-    >>> panel = batch.panel()  # doctest: +SKIP
-    >>> panel                  # doctest: +SKIP
-    >>> panel.update(batch.refresh())  # doctest: +SKIP
+    >>> panel = batch.panel()
+    >>> panel.update(batch.refresh())
+    >>> panel
+    <Batch 'reviews-v1' completed 37/37 done, 0 failed · 1 part>
     """
 
     def __init__(self, batch: Any) -> None:
@@ -201,7 +202,7 @@ class StatusPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
 
         Examples
         --------
-        >>> panel.update(batch.snapshot())  # doctest: +SKIP
+        >>> batch.panel().update(batch.snapshot())
         """
         with self._lock:
             self._snapshot = s = snapshot
@@ -251,8 +252,8 @@ class StatusPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
 
         Examples
         --------
-        >>> handle = panel.watch()  # doctest: +SKIP
-        >>> handle.stop()           # doctest: +SKIP
+        >>> handle = batch.panel().watch()
+        >>> handle.stop()
         """
         with self._lock:
             if self._watch is None or not self._watch.is_alive():
@@ -264,7 +265,7 @@ class StatusPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
 
         Examples
         --------
-        >>> panel.stop()  # doctest: +SKIP
+        >>> batch.panel().stop()
         """
         with self._lock:
             if self._watch is not None:
@@ -275,7 +276,7 @@ class StatusPanel(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type inf
 
         Examples
         --------
-        >>> panel.close()  # doctest: +SKIP
+        >>> panel_for(batch).close()
         """
         remove = getattr(self.batch, "remove_listener", None)
         if remove is not None:
@@ -363,7 +364,8 @@ class Dashboard(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type infor
 
     Examples
     --------
-    >>> gw.dashboard()  # doctest: +SKIP
+    >>> gw.dashboard()
+    <Dashboard 1 jobs>
     """
 
     def __init__(self, gateway: Any, *, limit: int = 20) -> None:
@@ -390,7 +392,8 @@ class Dashboard(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type infor
 
         Examples
         --------
-        >>> [p.batch.name for p in gw.dashboard().panels()]  # doctest: +SKIP
+        >>> [p.batch.name for p in gw.dashboard().panels()]
+        ['reviews-v1']
         """
         return list(self.list.children)
 
@@ -399,7 +402,10 @@ class Dashboard(w.VBox):  # type: ignore[misc]  # ipywidgets ships no type infor
 
         Examples
         --------
-        >>> dash.reload()  # doctest: +SKIP
+        >>> dash = gw.dashboard()
+        >>> dash.reload()
+        >>> len(dash.panels())
+        1
         """
         frame = self.gateway.batches()
         keys = _journal_keys(frame)[: self.limit]
