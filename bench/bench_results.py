@@ -32,8 +32,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from tfbatch_nb.results import _read as results
-from tfbatch_nb.results._read import read_results
+from tfbatch_nb.results import _read, read_results
 
 WORDS = [
     "the",
@@ -207,10 +206,10 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=200_000)
     ap.add_argument("--memory-lines", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--orjson-only", action="store_true", help="switch the pyarrow fast path off")
+    ap.add_argument("--orjson-only", action="store_true", help="read line by line (FAST_PATH off)")
     args = ap.parse_args()
     if args.orjson_only:
-        results.FAST_PATH = False
+        _read.FAST_PATH = False
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "output.jsonl"
         if args.memory_lines:  # first, so the arrow pool's high-water mark is this run's alone
