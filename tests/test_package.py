@@ -23,7 +23,6 @@ DESIGN_NAMES = {
     "BatchTimeoutError",
     "Gateway",
     "LocalGateway",
-    "MissingDependencyError",
     "TfBatchError",
     "build_requests",
     "connect",
@@ -44,7 +43,6 @@ def test_error_tree() -> None:
     t = tfbatch_nb
     assert issubclass(t.BatchInputError, t.TfBatchError) and issubclass(t.BatchInputError, ValueError)
     assert issubclass(t.BatchTimeoutError, TimeoutError)
-    assert issubclass(t.MissingDependencyError, ImportError)
     assert issubclass(t.BatchFailedError, t.TfBatchError)
 
 

@@ -29,7 +29,6 @@ _EXPORTS: dict[str, str] = {
     "BatchTimeoutError": "errors",
     "Gateway": "run",
     "LocalGateway": "gateway",
-    "MissingDependencyError": "errors",
     "TfBatchError": "errors",
     "build_requests": "build",
     "connect": "run",
@@ -47,7 +46,6 @@ __all__ = [
     "BatchTimeoutError",
     "Gateway",
     "LocalGateway",
-    "MissingDependencyError",
     "TfBatchError",
     "__version__",
     "build_requests",
@@ -63,7 +61,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         BatchFailedError,
         BatchInputError,
         BatchTimeoutError,
-        MissingDependencyError,
         TfBatchError,
     )
     from .gateway import LocalGateway

@@ -138,7 +138,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Examples
     --------
-    >>> main(["demo", "--rows", "3"])  # doctest: +SKIP
+    >>> main(["demo", "--rows", "2", "--speed", "max"])
+    gateway: <Gateway local simulated gateway http://127.0.0.1:.../api/llm provider='openai-main'>
+    requests: 2 lines, 1 part(s)
+    ...
+    2 of 2 rows answered
+    0
     """
     args = _parser().parse_args(argv)
     if args.command == "demo":

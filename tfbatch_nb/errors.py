@@ -8,8 +8,7 @@ through unwrapped, so ``except openai.APIError`` keeps working::
     └── TfBatchError
         ├── BatchInputError        (also ValueError)     bad rows, columns, files, options
         ├── BatchFailedError                             the job failed validation on the gateway
-        ├── BatchTimeoutError      (also TimeoutError)   wait(timeout=...) ran out
-        └── MissingDependencyError (also ImportError)    an optional extra is not installed
+        └── BatchTimeoutError      (also TimeoutError)   wait(timeout=...) ran out
 
     openai.APIError  (not wrapped)
     ├── openai.APIConnectionError / APITimeoutError
@@ -27,7 +26,6 @@ __all__ = [
     "BatchFailedError",
     "BatchInputError",
     "BatchTimeoutError",
-    "MissingDependencyError",
     "TfBatchError",
 ]
 
@@ -93,15 +91,5 @@ class BatchTimeoutError(TfBatchError, TimeoutError):
     Examples
     --------
     >>> issubclass(BatchTimeoutError, TimeoutError)
-    True
-    """
-
-
-class MissingDependencyError(TfBatchError, ImportError):
-    """An optional dependency needed for this call is not installed; the message says which extra.
-
-    Examples
-    --------
-    >>> issubclass(MissingDependencyError, ImportError)
     True
     """
