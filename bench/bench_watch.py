@@ -28,7 +28,7 @@ from pathlib import Path
 import pandas as pd
 
 import tfbatch_nb as tfb
-from tfbatch_nb.ui import _widgets as widgets
+from tfbatch_nb.ui import widgets
 
 LINES = 2000
 
