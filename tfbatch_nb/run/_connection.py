@@ -50,6 +50,8 @@ def connect(
     local: bool | None = None,
     journal: str | os.PathLike[str] | None = None,
     gateway_options: Mapping[str, Any] | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
     **client_options: Any,
 ) -> Gateway:
     """Connect to a TrueFoundry (or any OpenAI-compatible) gateway, or start the local one.
@@ -74,8 +76,13 @@ def connect(
         pace, a float multiplier, ``"max"``), ``faults``, ``fault_seed``, ``responder``,
         ``forward_to``, ``data_dir`` (default: ``<journal>/local-gateway``, so batches survive a
         kernel restart), ``providers``, ``limits``.
+    timeout, max_retries
+        The one retry policy, the ``openai`` SDK's: seconds per request, and how many times a
+        failed request (connection error, 408, 409, 429, 5xx) is tried again with its backoff and
+        the server's ``Retry-After``. Default: the SDK's (600 s, 5 s to connect; 2 retries). A create is never
+        repeated blindly: after a lost answer the batch list is searched for it first.
     **client_options
-        Passed to ``openai.OpenAI`` (``timeout``, ``max_retries``, ``http_client``, ...).
+        Passed to ``openai.OpenAI`` (``http_client``, ``default_query``, ...).
 
     Returns
     -------
@@ -94,6 +101,10 @@ def connect(
     'openai-main'
     >>> gw.close()
     """
+    if timeout is not None:
+        client_options["timeout"] = timeout
+    if max_retries is not None:
+        client_options["max_retries"] = max_retries
     base_url = base_url or os.environ.get("TFY_BASE_URL") or None
     if local is None:
         local = base_url is None
