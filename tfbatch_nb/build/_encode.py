@@ -206,7 +206,8 @@ class _Encoder:
             else:
                 values, what = self._call_messages(block), "messages callable result"
             # Chat messages carry the system prompt; /v1/responses has it as instructions.
-            head = [{"role": "system", "content": spec.system}] if spec.system is not None and spec.endpoint != "/v1/responses" else []  # fmt: skip
+            chat_system = spec.system is not None and spec.endpoint != "/v1/responses"
+            head = [{"role": "system", "content": spec.system}] if chat_system else []
             cols["payload"] = message_lists(values, block.index, what, head)
         elif spec.endpoint == "/v1/embeddings":
             n_inputs = np.ones(len(block), dtype=np.int64)
@@ -223,7 +224,9 @@ class _Encoder:
                 raise BatchInputError(f"messages callable failed at row {label!r}: {exc!r}") from exc
         return values
 
-    def render(self, ids: Ids, cols: dict[str, Cells], n: int) -> tuple[bytes | memoryview, IntArray, bytes | memoryview, IntArray]:  # fmt: skip
+    def render(
+        self, ids: Ids, cols: dict[str, Cells], n: int
+    ) -> tuple[bytes | memoryview, IntArray, bytes | memoryview, IntArray]:
         """A block's lines, their lengths, its spool id block and the ids' lengths."""
         if not self.arrow:
             assert isinstance(ids, list)
