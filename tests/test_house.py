@@ -48,11 +48,13 @@ def stage_of(module: str) -> str | None:
     return parts[1] if len(parts) > 1 and parts[1] in STAGES else None
 
 
-def imports(module: str) -> Iterator[tuple[str, str | None, int]]:
+def imports(module: str, source: str | None = None) -> Iterator[tuple[str, str | None, int]]:
     """(imported module, imported name or None, line) for every import of ``module``, wherever it is."""
-    path = MODULES[module]
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    path = MODULES.get(module)
+    is_package = path is not None and path.name == "__init__.py"
+    package = module if is_package else module.rpartition(".")[0]
+    text = source if source is not None else MODULES[module].read_text()
+    for node in ast.walk(ast.parse(text)):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name, None, node.lineno
@@ -82,21 +84,24 @@ def internal_edges() -> dict[str, set[str]]:
     return edges
 
 
-def test_stages_import_one_way() -> None:
+def order_violations(module: str, source: str | None = None) -> list[str]:
+    here = stage_of(module)
+    if here is None:
+        return []
     wrong = []
-    for module in MODULES:
-        here = stage_of(module)
-        if here is None:
+    for target, _, line in imports(module, source):
+        there = stage_of(target)
+        if target.startswith("tfbatch_nb") and there is None and target not in BASE:
+            if target != "tfbatch_nb":
+                wrong.append(f"{module}:{line} imports {target} (above the stages)")
             continue
-        for target, _, line in imports(module):
-            there = stage_of(target)
-            if target.startswith("tfbatch_nb") and there is None and target not in BASE:
-                if target != "tfbatch_nb":
-                    wrong.append(f"{module}:{line} imports {target} (above the stages)")
-                continue
-            if there is not None and there != here and there not in ALLOWED[here]:
-                wrong.append(f"{module}:{line} imports {target} ({here} may not import {there})")
-    assert wrong == []
+        if there is not None and there != here and there not in ALLOWED[here]:
+            wrong.append(f"{module}:{line} imports {target} ({here} may not import {there})")
+    return wrong
+
+
+def test_stages_import_one_way() -> None:
+    assert [w for module in MODULES for w in order_violations(module)] == []
 
 
 def find_cycle(edges: dict[str, set[str]]) -> list[str] | None:
@@ -134,33 +139,58 @@ def test_find_cycle_sees_one() -> None:
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_no_private_reach() -> None:
+def reach_violations(module: str, source: str | None = None) -> list[str]:
     wrong = []
-    for module in MODULES:
-        here = stage_of(module)
-        for target, name, line in imports(module):
-            if not target.startswith("tfbatch_nb"):
-                continue
-            if name is not None and name.startswith("_") and not name.startswith("__"):
-                wrong.append(f"{module}:{line} imports private name {target}.{name}")
-            leaf = target.rpartition(".")[2]
-            there = stage_of(target)
-            if leaf.startswith("_") and not leaf.startswith("__") and there != here:
-                wrong.append(f"{module}:{line} imports {target}, a private module of another stage")
-            if leaf.startswith("_") and not leaf.startswith("__") and there is None:
-                wrong.append(f"{module}:{line} imports {target}, a private top-level module")
-        tree = ast.parse(MODULES[module].read_text())
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Attribute)
-                and node.attr.startswith("_")
-                and not node.attr.startswith("__")
-                and node.attr not in PUBLIC_UNDERSCORE
-                and not (node.attr.startswith(("_repr_", "_ipython_")) and node.attr.endswith("_"))
-                and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
-            ):
-                wrong.append(f"{module}:{node.lineno} reaches {ast.unparse(node)}")
-    assert wrong == []
+    here = stage_of(module)
+    for target, name, line in imports(module, source):
+        if not target.startswith("tfbatch_nb"):
+            continue
+        if name is not None and name.startswith("_") and not name.startswith("__"):
+            wrong.append(f"{module}:{line} imports private name {target}.{name}")
+        leaf = target.rpartition(".")[2]
+        there = stage_of(target)
+        if leaf.startswith("_") and not leaf.startswith("__") and (there != here or there is None):
+            wrong.append(f"{module}:{line} imports {target}, a private module of another stage")
+    text = source if source is not None else MODULES[module].read_text()
+    for node in ast.walk(ast.parse(text)):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and node.attr not in PUBLIC_UNDERSCORE
+            and not (node.attr.startswith(("_repr_", "_ipython_")) and node.attr.endswith("_"))
+            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+        ):
+            wrong.append(f"{module}:{node.lineno} reaches {ast.unparse(node)}")
+    return wrong
+
+
+def test_no_private_reach() -> None:
+    assert [w for module in MODULES for w in reach_violations(module)] == []
+
+
+def test_the_checks_see_what_they_forbid() -> None:
+    bad = """
+from ..ui._snapshot import Snapshot
+from ._poll import _helper
+from ..run import Batch
+import tfbatch_nb.cli
+def f(batch, row):
+    return batch._gw, self._mine, row._replace(a=1), batch._repr_html_()
+"""
+    reach = reach_violations("tfbatch_nb.ui._example", bad)
+    assert any("tfbatch_nb.ui._snapshot" in w for w in reach) is False  # a sibling's module is fine
+    assert any("_helper" in w for w in reach)
+    assert any("batch._gw" in w for w in reach)
+    assert not any("_mine" in w or "_replace" in w or "_repr_html_" in w for w in reach)
+    assert any("private module of another stage" in w for w in reach_violations("tfbatch_nb.run._x", bad))
+    order = order_violations("tfbatch_nb.ui._example", bad)
+    assert any("ui may not import run" in w for w in order)
+    assert any("tfbatch_nb.cli (above the stages)" in w for w in order)
+    assert (
+        order_violations("tfbatch_nb.run._x", "from ..ui import Snapshot\nfrom ..build import BatchRequests")
+        == []
+    )
 
 
 @pytest.mark.parametrize("stage", ["tfbatch_nb", *(f"tfbatch_nb.{s}" for s in STAGES)])
