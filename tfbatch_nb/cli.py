@@ -3,8 +3,10 @@
 ``tfbatch demo [--rows N]``
     The quickstart flow, headless: a frame of reviews -> requests -> the embedded local
     gateway -> wait -> the joined results table, printed. Needs no API key and no network.
-``tfbatch gateway [--host] [--port] [--data-dir] [--api-key] [--forward-to URL] [--speed S] [--fault SPEC]``
-    Serves the local gateway in the foreground until Ctrl-C.
+``tfbatch gateway [--host] [--port] [--data-dir] [--api-key] [--speed S] [--fault SPEC]``
+    Serves the local gateway in the foreground until Ctrl-C. With ``--forward-to URL
+    [--forward-api-key-env NAME] [--forward-model IN=OUT ...] [--concurrency N]`` each request goes
+    on to that real-time OpenAI-compatible server (vLLM, Ollama, a litellm proxy).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -46,9 +49,33 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="bearer token clients must send (default: $TFBATCH_GATEWAY_KEY, else a random one written to <data-dir>/api_key, mode 0600)",
     )
-    gw.add_argument("--forward-to", default=None, help="run each line against this OpenAI-compatible URL")
     gw.add_argument(
-        "--forward-api-key", default=None, help="key for --forward-to (default: $FORWARD_API_KEY)"
+        "--forward-to", default=None, metavar="URL", help="send each request on to this OpenAI-compatible URL"
+    )
+    key = gw.add_mutually_exclusive_group()
+    key.add_argument(
+        "--forward-api-key",
+        default=None,
+        help="key for --forward-to (default: $FORWARD_API_KEY); visible in the process list, prefer --forward-api-key-env",
+    )
+    key.add_argument(
+        "--forward-api-key-env", default=None, metavar="NAME", help="read the key for --forward-to from $NAME"
+    )
+    gw.add_argument(
+        "--forward-model",
+        action="append",
+        default=[],
+        type=_model_pair,
+        metavar="IN=OUT",
+        help="send model IN upstream as OUT, e.g. openai-main/fast=llama3.1:8b (repeatable; "
+        "default: drop the provider/ prefix)",
+    )
+    gw.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="requests in flight upstream at once (default 8)",
     )
     gw.add_argument("--speed", default=None, help='"max", or a multiplier of the tutorial pace')
     gw.add_argument(
@@ -59,7 +86,27 @@ def _parser() -> argparse.ArgumentParser:
         help="inject faults, e.g. http500@/batches=0.3 (repeatable)",
     )
     gw.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
+    gw.set_defaults(error=gw.error)  # errors found after parsing print this command's usage
     return parser
+
+
+def _model_pair(value: str) -> tuple[str, str]:
+    name, sep, upstream = value.partition("=")
+    if not sep or not name.strip() or not upstream.strip():
+        raise argparse.ArgumentTypeError(
+            f"expected IN=OUT, e.g. openai-main/gpt-4o-mini=gpt-4o-mini, got {value!r}"
+        )
+    return name.strip(), upstream.strip()
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return number
 
 
 def _speed(value: str | None) -> float | str | None:
@@ -106,20 +153,50 @@ def _demo(rows: int, speed: float | str | None) -> int:
         return 0 if done == len(table) else 1
 
 
+def _forwarding(args: argparse.Namespace) -> dict[str, Any]:
+    """The forwarding options of ``serve``; a bad combination is a one-line usage error."""
+    if args.forward_to is None:
+        given = [flag for flag, value in (("--forward-api-key", args.forward_api_key),
+                 ("--forward-api-key-env", args.forward_api_key_env), ("--forward-model", args.forward_model),
+                 ("--concurrency", args.concurrency)) if value]  # fmt: skip
+        if given:
+            args.error(f"{given[0]} needs --forward-to URL")
+        return {}
+    key = args.forward_api_key
+    if args.forward_api_key_env is not None:
+        key = os.environ.get(args.forward_api_key_env)
+        if not key:
+            args.error(f"--forward-api-key-env: ${args.forward_api_key_env} is not set")
+    model_map: dict[str, str] = {}
+    for name, upstream in args.forward_model:
+        if model_map.get(name, upstream) != upstream:
+            args.error(f"--forward-model: {name!r} is mapped twice ({model_map[name]!r} and {upstream!r})")
+        model_map[name] = upstream
+    return {
+        "forward_to": args.forward_to,
+        "forward_api_key": key or os.environ.get("FORWARD_API_KEY"),
+        "forward_model_map": model_map or None,
+        "concurrency": args.concurrency,
+    }
+
+
 def _gateway(args: argparse.Namespace) -> int:
     from tfbatch_nb.gateway import serve
 
-    serve(
-        host=args.host,
-        port=args.port,
-        data_dir=args.data_dir,
-        api_key=args.api_key or os.environ.get("TFBATCH_GATEWAY_KEY"),
-        forward_to=args.forward_to,
-        forward_api_key=args.forward_api_key or os.environ.get("FORWARD_API_KEY"),
-        speed=_speed(args.speed),
-        faults=list(args.fault),
-        allow_remote=args.allow_remote,
-    )
+    forwarding = _forwarding(args)
+    try:
+        serve(
+            host=args.host,
+            port=args.port,
+            data_dir=args.data_dir,
+            api_key=args.api_key or os.environ.get("TFBATCH_GATEWAY_KEY"),
+            speed=_speed(args.speed),
+            faults=list(args.fault),
+            allow_remote=args.allow_remote,
+            **forwarding,
+        )
+    except ValueError as exc:  # a refused host, a bad fault spec: one line, no traceback
+        args.error(str(exc))
     return 0
 
 

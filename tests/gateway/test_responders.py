@@ -167,7 +167,11 @@ def test_forwarding_to_another_gateway() -> None:
     with (
         LocalGateway(speed="max", faults=["http429@/chat/completions=0.3"]) as target,
         LocalGateway(
-            speed="max", forward_to=target.url, forward_api_key=target.api_key, concurrency=4
+            speed="max",
+            forward_to=target.url,
+            forward_api_key=target.api_key,
+            forward_model_map=lambda m: m,  # the target is a gateway too: it wants catalog ids
+            concurrency=4,
         ) as front,
     ):
         client = make_client(front)

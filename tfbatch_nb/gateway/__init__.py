@@ -20,7 +20,8 @@ Where things live (a request's way in, then a batch's):
 - ``_runner``: the batch state machine, one worker thread per batch; ``_pace``: its timing
 - ``_validation``: the checks of an input file, line by line
 - ``_lines``: one line in, one output record out, and the scratch files records go to
-- ``_responders``: who answers a line (:data:`Responder`, :class:`Forwarder`)
+- ``_responders``: who answers a line (:data:`Responder`)
+- ``_forwarder``: :class:`Forwarder`, lines sent on to a real-time server, behind a circuit breaker
 - ``_simulator``: the default responder, a deterministic model; ``_json_schema``: its structured answers
 - ``_columnar``: the simulator's plain chat batches answered a block of lines at a time (pyarrow)
 - ``_faults``: :class:`Fault` specs and their seeded draws
@@ -31,7 +32,8 @@ from __future__ import annotations
 from ._catalog import Limits
 from ._errors import ResponderError
 from ._faults import Fault, parse_fault
-from ._responders import Forwarder, Responder
+from ._forwarder import Forwarder
+from ._responders import Responder
 from ._server import LocalGateway, serve
 
 __all__ = [

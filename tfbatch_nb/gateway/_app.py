@@ -1,6 +1,6 @@
 """HTTP routes of the local gateway: Files, Batches and realtime inference, TrueFoundry-style.
 
-The same routes answer under ``/api/llm`` (TrueFoundry's OpenAI base URL), ``/v1`` and
+XX
 ``/api/llm/v1``. Every error body has the OpenAI shape ``{"error": {message, type, code, param}}``
 so the ``openai`` SDK raises the matching exception class; bad input is never a 5xx.
 """
@@ -24,9 +24,10 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.formparsers import MultiPartParser
 
-from ._catalog import BATCH_ENDPOINTS, Limits, ProviderIntegration, check_model, header_model
+from ._catalog import BATCH_ENDPOINTS, Limits, ProviderIntegration, check_model, header_model, model_objects
 from ._errors import ApiError
 from ._faults import FaultSet
+from ._forwarder import Forwarder
 from ._guard import Guard
 from ._pace import Pace
 from ._responders import Responder, respond
@@ -58,6 +59,7 @@ class State:
     limits: Limits
     pace: Pace
     fault_delay: float
+    forwarder: Forwarder | None = None  # set with ``forward_to``: /models lists the upstream's
 
 
 def _json(obj: Any, status: int = 200) -> Response:
@@ -253,11 +255,39 @@ def build_router(state: State) -> APIRouter:
             raise _no_batch(batch_id)
         return _json(obj)
 
+    @router.get("/models")
+    def list_models(request: Request) -> Response:
+        # the provider header is optional here: without it, every integration's models
+        integration = _provider(state, request, create=False, required=False)
+        return _json({"object": "list", "data": _models(state, integration)})
+
     for path, endpoint in REALTIME.items():
         router.add_api_route(
             path, _realtime_route(state, endpoint), methods=["POST"], name=f"realtime {path}"
         )
     return router
+
+
+def _models(state: State, integration: ProviderIntegration | None) -> list[dict[str, Any]]:
+    """The catalog's models; with a forwarder, the upstream's, named as lines name them here.
+
+    An upstream model ``llama3`` is listed as ``openai-main/llama3`` (under the integration of the
+    request, else the first one), which the forwarder's default mapping sends back as ``llama3``.
+    """
+    integrations = [integration] if integration else list(state.catalog.values())
+    upstream = state.forwarder.models() if state.forwarder is not None else []
+    if not upstream or not integrations:
+        return model_objects(integrations)
+    name = integrations[0].name
+    return [
+        {
+            "id": f"{name}/{m['id']}",
+            "object": "model",
+            "created": m["created"] if isinstance(m.get("created"), int) else 0,
+            "owned_by": m["owned_by"] if isinstance(m.get("owned_by"), str) else "upstream",
+        }
+        for m in upstream
+    ]
 
 
 def _realtime_route(state: State, endpoint: str) -> Any:

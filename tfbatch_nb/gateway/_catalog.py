@@ -7,7 +7,7 @@ model to run). Models are addressed by catalog id ``integration/model``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 #: Extra headers each provider kind needs on upload and batch create, with a hint for the message.
@@ -39,6 +39,16 @@ DEFAULT_PROVIDERS: dict[str, str] = {
     "google-main": "vertex",
     "bedrock-main": "bedrock",
 }
+
+
+#: Models ``GET /models`` lists per provider kind (the simulator answers any model name).
+MODELS: dict[str, tuple[str, ...]] = {
+    "openai": ("gpt-4o-mini", "gpt-4o", "text-embedding-3-small"),
+    "azure": ("gpt-4o-mini", "gpt-4o"),
+    "vertex": ("gemini-2.0-flash",),
+    "bedrock": ("claude-3-haiku",),
+}
+_LISTED_SINCE = 1_700_000_000  # a fixed ``created``: the listing is the same on every run
 
 
 @dataclass(frozen=True)
@@ -137,3 +147,23 @@ def check_model(model: object, catalog: Mapping[str, ProviderIntegration]) -> st
             f"(known: {', '.join(sorted(catalog))}); batches need a real catalog model, not a Virtual Model"
         )
     return None
+
+
+def model_objects(integrations: Iterable[ProviderIntegration]) -> list[dict[str, object]]:
+    """The OpenAI model objects of ``GET /models``: catalog ids of each integration's models.
+
+    Examples
+    --------
+    >>> [m["id"] for m in model_objects(build_catalog({"google-main": "vertex"}).values())]
+    ['google-main/gemini-2.0-flash']
+    """
+    return [
+        {
+            "id": f"{integration.name}/{model}",
+            "object": "model",
+            "created": _LISTED_SINCE,
+            "owned_by": integration.name,
+        }
+        for integration in integrations
+        for model in MODELS[integration.kind]
+    ]

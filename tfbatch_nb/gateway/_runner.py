@@ -68,7 +68,7 @@ class Runner:
     ) -> None:
         self.store, self.catalog, self.responder = store, catalog, responder
         self.faults, self.pace, self.limits = faults, pace, limits
-        self.concurrency = max(1, int(getattr(responder, "concurrency", concurrency)))
+        self.concurrency = max(1, int(concurrency))
         self._lock = threading.Lock()
         self._active: dict[str, Obj] = {}
         self._threads: dict[str, threading.Thread] = {}

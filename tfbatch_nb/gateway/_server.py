@@ -12,7 +12,6 @@ import socket
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -21,8 +20,9 @@ from typing import Any
 from ._app import State, create_app
 from ._catalog import Limits, build_catalog
 from ._faults import Fault, FaultSet
+from ._forwarder import Forwarder, ModelMap, model_mapper, public_url
 from ._pace import Pace
-from ._responders import Forwarder, Responder
+from ._responders import Responder
 from ._runner import Runner
 from ._simulator import simulate
 from ._store import Store
@@ -63,11 +63,18 @@ class LocalGateway:
         ``(endpoint, body) -> dict | str`` answering each request, or raising
         ``ResponderError(status_code, message)`` to fail it; None = the simulated model.
     forward_to : str or None
-        Base URL of a real-time OpenAI-compatible endpoint to run each request against instead.
+        Base URL of a real-time OpenAI-compatible server (vLLM, Ollama, a litellm proxy) to send
+        each request to instead; it also answers ``GET /models``. A dead server fails a batch in
+        seconds, each row naming it (the circuit breaker of :class:`Forwarder`).
     forward_api_key : str or None
-        Bearer token for ``forward_to``.
-    concurrency : int
-        Parallel requests per batch when forwarding.
+        Bearer token for ``forward_to`` (never shown).
+    forward_model_map : Mapping[str, str], callable or None
+        What a line's model becomes upstream: None drops the ``provider/`` prefix
+        (``openai-main/gpt-4o-mini`` -> ``gpt-4o-mini``); a dict maps exact ids (others are
+        stripped); a callable decides alone (``lambda m: m`` keeps ids as they are).
+    concurrency : int or None
+        Requests answered at once by ``forward_to`` (at most this many in flight upstream, over all
+        batches; None = 8) or by a ``responder`` (per batch; None = 1, or a Forwarder's own).
     forward_max_retries : int
         Retries of a forwarded request on connection errors, 429 and 5xx.
     speed : float, "max" or None
@@ -107,7 +114,8 @@ class LocalGateway:
         responder: Responder | None = None,
         forward_to: str | None = None,
         forward_api_key: str | None = None,
-        concurrency: int = 8,
+        forward_model_map: ModelMap | None = None,
+        concurrency: int | None = None,
         forward_max_retries: int = 4,
         speed: float | str | None = None,
         faults: Iterable[str | Fault] | str | None = None,
@@ -121,11 +129,18 @@ class LocalGateway:
             raise ValueError(f"refusing to bind {host!r}: not a loopback address (pass allow_remote=True)")
         if responder is not None and forward_to is not None:
             raise ValueError("give either responder= or forward_to=, not both")
+        if forward_model_map is not None and forward_to is None:
+            raise ValueError("forward_model_map= needs forward_to=")
+        if concurrency is not None and int(concurrency) < 1:
+            raise ValueError(f"concurrency must be at least 1, got {concurrency!r}")
+        model_mapper(forward_model_map)  # a bad map is an error now, not at start()
         self.host, self._port = host, port
         self._data_dir = Path(data_dir) if data_dir is not None else None
         self._api_key = api_key or secrets.token_urlsafe(32)
         self._responder = responder
-        self._forward = (forward_to, forward_api_key, concurrency, forward_max_retries)
+        self._forward = (forward_to, forward_api_key, forward_model_map, forward_max_retries)
+        self._concurrency = concurrency
+        self._forwarder: Forwarder | None = None  # the one start() built for forward_to (closed by stop)
         self._responder_given = responder is not None
         self.pace = Pace.parse(speed)
         self._catalog = build_catalog(providers)
@@ -150,10 +165,7 @@ class LocalGateway:
         """
         forward_to = self._forward[0]
         if forward_to:
-            # Drop any user:password@ from the URL: a repr must never show a credential.
-            parts = urllib.parse.urlsplit(forward_to)
-            shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
-            return f"forwarding to {shown}"
+            return f"forwarding to {public_url(forward_to)}"  # a repr never shows a credential
         return "responder" if self._responder_given else "simulated"
 
     @property
@@ -217,14 +229,22 @@ class LocalGateway:
         data_dir = self.data_dir
         assert data_dir is not None
         self._store = Store(data_dir)
-        forward_to, forward_key, concurrency, retries = self._forward
+        forward_to, forward_key, model_map, retries = self._forward
         responder: Responder
+        concurrency = self._concurrency
         if forward_to:
-            responder = Forwarder(
-                forward_to, api_key=forward_key, concurrency=concurrency, max_retries=retries
+            self._forwarder = Forwarder(
+                forward_to,
+                api_key=forward_key,
+                concurrency=concurrency or 8,
+                max_retries=retries,
+                model_map=model_map,
             )
+            responder, concurrency = self._forwarder, self._forwarder.concurrency
         else:
             responder = self._responder or simulate
+        if concurrency is None:
+            concurrency = responder.concurrency if isinstance(responder, Forwarder) else 1
         self._runner = Runner(
             self._store,
             catalog=self._catalog,
@@ -232,7 +252,7 @@ class LocalGateway:
             faults=self.faults,
             pace=self.pace,
             limits=self.limits,
-            concurrency=concurrency if forward_to else 1,
+            concurrency=1 if responder is simulate else concurrency,
         )
         delay = self._fault_delay
         if delay is None:
@@ -247,6 +267,7 @@ class LocalGateway:
             limits=self.limits,
             pace=self.pace,
             fault_delay=delay,
+            forwarder=responder if isinstance(responder, Forwarder) else None,
         )
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP.
@@ -299,7 +320,9 @@ class LocalGateway:
     def _cleanup(self) -> None:
         if self._store is not None:
             self._store.close()
-        self._server = self._thread = self._runner = self._store = None
+        if self._forwarder is not None:
+            self._forwarder.close()
+        self._server = self._thread = self._runner = self._store = self._forwarder = None
         if self._tmp_dir is not None:
             shutil.rmtree(self._tmp_dir, ignore_errors=True)
             self._tmp_dir = None
@@ -324,11 +347,13 @@ def serve(
     faults: Iterable[str] | None = None,
     allow_remote: bool = False,
     forward_api_key: str | None = None,
+    forward_model_map: ModelMap | None = None,
+    concurrency: int | None = None,
 ) -> None:
     """Serve the local gateway in the foreground until Ctrl-C / SIGTERM (``tfbatch gateway``).
 
-    The API key is never printed: when none is given, a random one is written to
-    ``<data_dir>/api_key`` (mode 0600) and that path is printed.
+    The keyword arguments are :class:`LocalGateway`'s. The API keys are never printed: when none
+    is given, a random one is written to ``<data_dir>/api_key`` (mode 0600) and that path is printed.
 
     Raises
     ------
@@ -348,6 +373,8 @@ def serve(
         api_key=api_key,
         forward_to=forward_to,
         forward_api_key=forward_api_key,
+        forward_model_map=forward_model_map,
+        concurrency=concurrency,
         speed=speed,
         faults=list(faults or []),
         allow_remote=allow_remote,
@@ -363,7 +390,10 @@ def serve(
         with os.fdopen(fd, "w") as fh:
             fh.write(gw.api_key + "\n")
         key_note = f"api key: in {key_file}"
-    print(f"tfbatch gateway serving {gw.url} (data in {where}; {key_note}). Ctrl-C to stop.", flush=True)
+    what = "" if gw.model_kind == "simulated" else f"; {gw.model_kind}"
+    print(
+        f"tfbatch gateway serving {gw.url} (data in {where}; {key_note}{what}). Ctrl-C to stop.", flush=True
+    )
     done = threading.Event()
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, lambda *_: done.set())
