@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "BatchRequests": "build",
     "BatchTimeoutError": "errors",
     "Gateway": "run",
+    "GatewayUnreachableError": "errors",
     "LocalGateway": "gateway",
     "TfBatchError": "errors",
     "build_requests": "build",
@@ -45,6 +46,7 @@ __all__ = [
     "BatchRequests",
     "BatchTimeoutError",
     "Gateway",
+    "GatewayUnreachableError",
     "LocalGateway",
     "TfBatchError",
     "__version__",
@@ -61,6 +63,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         BatchFailedError,
         BatchInputError,
         BatchTimeoutError,
+        GatewayUnreachableError,
         TfBatchError,
     )
     from .gateway import LocalGateway

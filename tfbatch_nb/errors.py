@@ -8,7 +8,8 @@ through unwrapped, so ``except openai.APIError`` keeps working::
     └── TfBatchError
         ├── BatchInputError        (also ValueError)     bad rows, columns, files, options
         ├── BatchFailedError                             the job failed validation on the gateway
-        └── BatchTimeoutError      (also TimeoutError)   wait(timeout=...) ran out
+        ├── BatchTimeoutError      (also TimeoutError)   wait(timeout=...) ran out
+        └── GatewayUnreachableError (also ConnectionError) nothing answers at the base URL
 
     openai.APIError  (not wrapped)
     ├── openai.APIConnectionError / APITimeoutError
@@ -26,6 +27,7 @@ __all__ = [
     "BatchFailedError",
     "BatchInputError",
     "BatchTimeoutError",
+    "GatewayUnreachableError",
     "TfBatchError",
 ]
 
@@ -93,3 +95,31 @@ class BatchTimeoutError(TfBatchError, TimeoutError):
     >>> issubclass(BatchTimeoutError, TimeoutError)
     True
     """
+
+
+class GatewayUnreachableError(TfBatchError, ConnectionError):
+    """Nothing answered at the gateway's URL (refused, unknown host, TLS failure, timeout).
+
+    Raised after the SDK's own retries; the message names the URL (without credentials) and the
+    cause. What was journaled stays: the same call again resumes where it stopped.
+
+    Parameters
+    ----------
+    url
+        The base URL, credentials removed.
+    cause
+        What the HTTP library said, in a few words.
+
+    Examples
+    --------
+    >>> err = GatewayUnreachableError("http://127.0.0.1:9/v1", cause="Connection refused")
+    >>> err.url, isinstance(err, ConnectionError)
+    ('http://127.0.0.1:9/v1', True)
+    """
+
+    def __init__(self, url: str, *, cause: str) -> None:
+        self.url = url
+        super().__init__(
+            f"cannot reach the gateway at {url} ({cause}): check the URL, that the server is running and "
+            "that this machine can reach it; nothing journaled is lost, run the same call again when it answers"
+        )

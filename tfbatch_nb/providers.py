@@ -1,9 +1,12 @@
-"""Provider integrations of the TrueFoundry AI Gateway: their ``x-tfy-*`` headers and JSONL rules.
+"""Where requests go: a TrueFoundry provider integration (its ``x-tfy-*`` headers and JSONL rules), or plain.
 
 A provider object names a TrueFoundry *integration* (the account the gateway routes to, such as
 ``"openai-main"``) and carries the settings that integration needs on every file and batch call.
 The request builder reads the JSONL rules from it (``min_records``, ``omit_routing``); the
 connection sends ``headers()`` with each call.
+
+:func:`plain` is for any other OpenAI-compatible server (OpenAI itself, a litellm proxy, vLLM):
+no ``x-tfy-*`` header, only OpenAI's fields in a create, and model names sent as written.
 
 Examples
 --------
@@ -21,7 +24,7 @@ from typing import ClassVar
 
 from .errors import BatchInputError
 
-__all__ = ["AzureOpenAI", "Bedrock", "OpenAI", "Provider", "VertexAI", "resolve"]
+__all__ = ["AzureOpenAI", "Bedrock", "OpenAI", "Plain", "Provider", "VertexAI", "plain", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,10 @@ class Provider:
     Attributes
     ----------
     kind
-        ``"openai"``, ``"azure"``, ``"vertex"`` or ``"bedrock"``.
+        ``"openai"``, ``"azure"``, ``"vertex"``, ``"bedrock"`` or ``"plain"``.
+    truefoundry
+        Whether the server is a TrueFoundry gateway: ``x-tfy-*`` headers, ``job_name`` in a create,
+        and catalog model ids ``integration/model``.
     min_records
         The fewest lines a batch file of this provider may hold (Bedrock refuses fewer than 100).
     omit_routing
@@ -50,6 +56,7 @@ class Provider:
 
     name: str
     kind: ClassVar[str] = "openai"
+    truefoundry: ClassVar[bool] = True
     min_records: ClassVar[int] = 1
     omit_routing: ClassVar[bool] = False
     # dataclass field name -> header; subclasses list only their own settings.
@@ -185,14 +192,51 @@ class Bedrock(Provider):
     }
 
 
+@dataclass(frozen=True, repr=False, kw_only=True)
+class Plain(Provider):
+    """Any OpenAI-compatible server that is not TrueFoundry: no headers, models as written.
+
+    Made by :func:`plain` (or ``provider="plain"``, ``TFY_PROVIDER=plain``).
+
+    Examples
+    --------
+    >>> plain().headers(), plain().truefoundry
+    ({}, False)
+    """
+
+    kind: ClassVar[str] = "plain"
+    truefoundry: ClassVar[bool] = False
+
+    def headers(self) -> dict[str, str]:
+        """No ``x-tfy-*`` header: a plain server has no provider integrations.
+
+        Examples
+        --------
+        >>> plain().headers()
+        {}
+        """
+        return {}
+
+
+def plain() -> Plain:
+    """The plain OpenAI-compatible mode: OpenAI itself, a litellm proxy, vLLM, llmock.
+
+    Examples
+    --------
+    >>> plain()
+    Plain('plain')
+    """
+    return Plain("plain")
+
+
 def resolve(provider: Provider | str | None, *, default: str = "openai-main") -> Provider:
     """Turn what a user passed as ``provider=`` into a :class:`Provider`.
 
     Parameters
     ----------
     provider
-        A provider object (returned as is), an integration name (an :class:`OpenAI` integration of
-        that name) or ``None`` (the ``default`` name).
+        A provider object (returned as is), ``"plain"`` (:func:`plain`), an integration name (an
+        :class:`OpenAI` integration of that name) or ``None`` (the ``default`` name).
     default
         The integration name used when ``provider`` is ``None``.
 
@@ -206,9 +250,18 @@ def resolve(provider: Provider | str | None, *, default: str = "openai-main") ->
     OpenAI('openai-main')
     >>> resolve("openai-eu")
     OpenAI('openai-eu')
+    >>> resolve("plain")
+    Plain('plain')
     """
     if provider is None:
-        return OpenAI(default)
+        provider = default
+    if provider == "plain":
+        return plain()
+    if provider == "":
+        raise BatchInputError(
+            "provider= is empty: name a TrueFoundry provider integration (e.g. 'openai-main'), "
+            "or pass 'plain' for any other OpenAI-compatible server"
+        )
     if isinstance(provider, Provider):
         return provider
     if isinstance(provider, str):

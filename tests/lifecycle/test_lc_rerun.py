@@ -35,7 +35,7 @@ def test_errors_frame_has_integer_part_and_line(
 ) -> None:
     gw = connect_to(start_gateway())
     frame = pd.DataFrame({"review_id": ["a", "b"], "text": ["x", "y"]})
-    # A bare model name is not a catalog id: the gateway fails the batch at validation.
+    # A model of an integration the gateway does not have: it fails the batch at validation.
     bad = type(make_requests(frame)).from_jsonl(_write_bad_model(make_requests(frame)), id_column="review_id")
     batch = gw.submit(bad, name="bad-model").wait(progress=False)
     assert batch.status == "failed"
@@ -51,7 +51,9 @@ def _write_bad_model(reqs: Any) -> Any:
     from pathlib import Path
 
     path = Path(tempfile.mkdtemp()) / "bad.jsonl"
-    path.write_bytes(b"".join(reqs.iter_lines()).replace(b"openai-main/gpt-4o-mini", b"gpt-4o-mini"))
+    path.write_bytes(
+        b"".join(reqs.iter_lines()).replace(b"openai-main/gpt-4o-mini", b"no-such-integration/gpt-4o-mini")
+    )
     return path
 
 

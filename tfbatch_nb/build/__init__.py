@@ -25,11 +25,11 @@ from ._estimate import BATCH_DISCOUNT, PRICES, Estimate
 from ._requests import BatchRequests, RequestPart, build_requests
 
 # Plain sorted() order, which tests/test_house.py checks (ruff's isort-style order differs).
-__all__ = [  # noqa: RUF022
+__all__ = [
     "BATCH_DISCOUNT",
+    "PRICES",
     "BatchRequests",
     "Estimate",
-    "PRICES",
     "RequestPart",
     "build_requests",
 ]

@@ -6,7 +6,8 @@ one-part and a ten-part job; ``batch.ids`` are the provider batch ids, one per p
 The job's status folds the parts' statuses (:func:`tfbatch_nb.ui.combine_status`):
 ``in_progress`` while any part runs, ``completed`` when all completed, ``failed`` when all
 are done and a part failed validation. ``results()`` then still returns every row (the failed
-part's rows are ``failed``) unless every part failed, which raises ``BatchFailedError``.
+part's rows are ``failed``, or what the server's files say of them) unless every part failed
+without writing a file, which raises ``BatchFailedError`` with the server's errors.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from ..build import BatchRequests
-from ..errors import BatchFailedError, BatchInputError, TfBatchError
+from ..errors import BatchFailedError, BatchInputError, GatewayUnreachableError, TfBatchError
 from ..ui import (
     TERMINAL,
     PartSnapshot,
@@ -32,9 +33,9 @@ from ..ui import (
     render_text,
     widget_frontend,
 )
-from ._context import Context
-from ._outcome import collect, error_frame, fold, join_rows, validation_errors
-from ._poll import Watcher, describe, is_transient, wait_until_done
+from ._context import Context, speaking_to
+from ._outcome import collect, error_frame, fold, join_rows, unanswered, validation_errors
+from ._poll import Pace, Watcher, describe, is_transient, retry_after, wait_until_done
 
 __all__ = ["Batch", "Listener", "SubmitJob"]
 
@@ -78,6 +79,8 @@ class Batch:
         self._polls = self._transient = 0
         self._last_error: str | None = None
         self._updated: float | None = None
+        self._pace = Pace(ctx.poll_first)
+        self._next_poll_at: float | None = None
         self._frame: pd.DataFrame | None = None
         self._parts = ctx.journal.part_snapshots(job_id)
 
@@ -127,7 +130,7 @@ class Batch:
                 job_id=self.id, name=job["name"], provider=job["provider"], model=job["model"],
                 endpoint=job["endpoint"], parts=parts, created_at=job["created"], updated_at=self._updated,
                 finished_at=max(finished) if finished else None, now=time.time(), last_error=self._last_error,
-                polls=self._polls, transient_errors=self._transient,
+                polls=self._polls, transient_errors=self._transient, next_poll_at=self._next_poll_at,
             )  # fmt: skip
 
     # -- state changes ------------------------------------------------------------------------
@@ -188,22 +191,38 @@ class Batch:
                 self._listeners.remove(fn)
 
     def _poll(self, *, notify: bool = True) -> Snapshot:
-        """One round of ``batches.retrieve`` for every running part; transient errors are noted, not raised."""
+        """One round of ``batches.retrieve`` for every running part, and when the next one is due.
+
+        Errors the SDK gave up on but polling goes on after (the connection, 408/409/429/5xx) are
+        counted, not raised; a ``Retry-After`` among them holds the next round back.
+        """
         with self._lock:
             running = [p for p in self._parts if p.batch_id and p.status not in TERMINAL]
+            before = (sum(p.completed for p in self._parts), sum(p.failed for p in self._parts),
+                      tuple(p.status for p in self._parts))  # fmt: skip
+        hold: float | None = None
         for part in running:
             assert part.batch_id is not None
             try:
-                remote = self._ctx.client.batches.retrieve(part.batch_id)
+                with speaking_to(self._ctx.client):
+                    remote = self._ctx.client.batches.retrieve(part.batch_id)
             except Exception as exc:
-                if not is_transient(exc):
+                if not (isinstance(exc, GatewayUnreachableError) or is_transient(exc)):
                     raise
                 self.note_error(exc)
+                hold = max(hold or 0.0, retry_after(exc) or 0.0) or hold
                 continue
             self._absorb(part_from_batch(part.index, remote, n_lines=part.total))
         with self._lock:
+            now = time.time()
+            after = (sum(p.completed for p in self._parts), sum(p.failed for p in self._parts),
+                     tuple(p.status for p in self._parts))  # fmt: skip
+            started = min((p.created_at for p in self._parts if p.created_at), default=None)
+            delay = self._pace.next(
+                age=now - started if started else None, moved=after != before, retry_after=hold
+            )
             self._polls += 1
-            self._updated = time.time()
+            self._updated, self._next_poll_at = now, now + delay
             listeners = list(self._listeners)
         snap = self.snapshot()
         if notify:
@@ -227,14 +246,17 @@ class Batch:
     def wait(
         self, *, timeout: float | None = None, poll: float | None = None, progress: bool | None = None
     ) -> Batch:
-        """Poll in the foreground until the job is done (backoff from ``poll`` up to 30 s).
+        """Poll in the foreground until the job is done, at the job's pace.
+
+        The pace starts at ``poll`` and slows while nothing moves; it is never faster than a tenth
+        of the job's age, and never before a ``Retry-After`` the server sent.
 
         Parameters
         ----------
         timeout
             Seconds to wait at most; None = until done.
         poll
-            The first delay between polls; default 0.25 s for a local gateway, else 1 s.
+            The first delay between polls; default 0.25 s for the embedded gateway, else 1 s.
         progress
             ``False``: print nothing. Default: a line like ``reviews-v1: completed 37/37 (0 failed)``
             unless the live panel shows the job; in a terminal it is updated in place while
@@ -255,12 +277,13 @@ class Batch:
         >>> batch.wait(timeout=600, progress=False).status
         'completed'
         """
-        first = poll if poll is not None else self._ctx.poll_first
-        wait_until_done(self._poll, label=self.id, timeout=timeout, first=first, progress=progress)
+        if poll is not None:
+            self._pace = Pace(poll)
+        wait_until_done(self._poll, label=self.id, timeout=timeout, progress=progress)
         return self
 
     def watch(self) -> Watcher:
-        """Poll in a daemon thread (same backoff as :meth:`wait`), telling the listeners; never prints.
+        """Poll in a daemon thread (at the same pace as :meth:`wait`), telling the listeners; never prints.
 
         Two calls share one watcher. It stops at a terminal status, on ``stop()``, at exit.
 
@@ -285,8 +308,7 @@ class Batch:
                     if method is not None:
                         method(exc)
 
-                self._watcher = Watcher(poll, on_error=on_error, first=self._ctx.poll_first,
-                                        name=f"tfbatch-watch-{self.id}").start()  # fmt: skip
+                self._watcher = Watcher(poll, on_error=on_error, name=f"tfbatch-watch-{self.id}").start()
             return self._watcher
 
     def stop_watching(self) -> None:
@@ -318,7 +340,8 @@ class Batch:
         for part in running:
             bid = part.batch_id
             assert bid is not None
-            remote = self._ctx.client.batches.cancel(bid)
+            with speaking_to(self._ctx.client):
+                remote = self._ctx.client.batches.cancel(bid)
             self._absorb(part_from_batch(part.index, remote, n_lines=part.total))
         return self._poll()
 
@@ -329,7 +352,8 @@ class Batch:
             snap = self.wait(timeout=timeout).snapshot()
         with self._lock:
             if self._frame is None:
-                self._frame = collect(self._ctx, self._job(), snap.parts)
+                with speaking_to(self._ctx.client):
+                    self._frame = collect(self._ctx, self._job(), snap.parts)
             return self._frame
 
     def results(
@@ -354,7 +378,8 @@ class Batch:
         Raises
         ------
         BatchFailedError
-            Every part failed validation (carries the ``errors.data`` lines).
+            Every part failed (validation, quota...) without a result file; carries the server's
+            ``errors.data`` lines.
 
         Examples
         --------
@@ -364,9 +389,11 @@ class Batch:
         """
         frame = self._own_results(timeout=timeout)
         parts = self.snapshot().parts
-        if parts and all(p.status == "failed" for p in parts):
+        if unanswered(parts):
             errs = validation_errors(parts)
-            raise BatchFailedError(f"job {self.id} failed validation ({', '.join(self.ids)})", errors=errs)
+            raise BatchFailedError(
+                f"job {self.id} failed ({', '.join(self.ids)}); the server wrote no result file", errors=errs
+            )
         if retries:
             frame = self._with_retries(frame, refresh=True)
         if join is not None:
@@ -380,7 +407,7 @@ class Batch:
             snap = retried.snapshot()
             if not snap.terminal and refresh:
                 snap = retried.refresh()
-            if snap.terminal and not all(p.status == "failed" for p in snap.parts):
+            if snap.terminal and not unanswered(snap.parts):
                 frame = fold(frame, retried.results())
         return frame
 

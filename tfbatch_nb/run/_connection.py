@@ -32,7 +32,7 @@ from ..build import BatchRequests
 from ..errors import BatchInputError, TfBatchError
 from . import _local
 from ._batch import Batch
-from ._context import Context
+from ._context import Context, public_url, speaking_to
 from ._journal import Journal
 from ._submit import attach, claim, ensure_created
 
@@ -50,6 +50,7 @@ def connect(
     local: bool | None = None,
     journal: str | os.PathLike[str] | None = None,
     gateway_options: Mapping[str, Any] | None = None,
+    default_headers: Mapping[str, str] | None = None,
     timeout: float | None = None,
     max_retries: int | None = None,
     **client_options: Any,
@@ -64,7 +65,9 @@ def connect(
     api_key
         The TrueFoundry API key (PAT or VAT); default ``$TFY_API_KEY``. Never shown or stored.
     provider
-        A ``providers.*`` object or an integration name; default ``$TFY_PROVIDER``, else ``openai-main``.
+        A ``providers.*`` object or a TrueFoundry integration name; ``"plain"`` for any other
+        OpenAI-compatible server (OpenAI, a litellm proxy, vLLM): no ``x-tfy-*`` headers, models
+        sent as written. Default ``$TFY_PROVIDER``, else ``openai-main``.
     local
         True: start the embedded local gateway; None: only when no base URL is configured. A
         second connection to the same journal folder while the first is open shares its local
@@ -76,6 +79,8 @@ def connect(
         pace, a float multiplier, ``"max"``), ``faults``, ``fault_seed``, ``responder``,
         ``forward_to``, ``data_dir`` (default: ``<journal>/local-gateway``, so batches survive a
         kernel restart), ``providers``, ``limits``.
+    default_headers
+        Headers sent with every request, after the provider's own (e.g. a proxy's routing header).
     timeout, max_retries
         The one retry policy, the ``openai`` SDK's: seconds per request, and how many times a
         failed request (connection error, 408, 409, 429, 5xx) is tried again with its backoff and
@@ -111,20 +116,24 @@ def connect(
     if local and base_url is not None and os.environ.get("TFY_BASE_URL") != base_url:
         raise BatchInputError("give either base_url= or local=True, not both")
     prov = _providers.resolve(provider if provider is not None else os.environ.get("TFY_PROVIDER") or None)
-    book = Journal(journal)
+    headers = {**prov.headers(), **(default_headers or {})}
     if not local:
         if base_url is None:  # only reachable with local=False and nothing configured
             raise TfBatchError("no gateway URL: pass base_url= or set TFY_BASE_URL (or use local=True)")
         api_key = api_key or os.environ.get("TFY_API_KEY") or None
         if not api_key:
-            raise TfBatchError(
-                f"no API key for the gateway at {base_url}: pass api_key= or set TFY_API_KEY "
-                "(a TrueFoundry personal or virtual access token)"
+            what = (
+                "a TrueFoundry personal or virtual access token"
+                if prov.truefoundry
+                else "the server's API key"
             )
-        client = openai.OpenAI(
-            base_url=base_url, api_key=api_key, default_headers=prov.headers(), **client_options
-        )
+            raise TfBatchError(
+                f"no API key for the gateway at {public_url(base_url)}: pass api_key= or set TFY_API_KEY ({what})"
+            )
+        book = Journal(journal)
+        client = openai.OpenAI(base_url=base_url, api_key=api_key, default_headers=headers, **client_options)
         return Gateway(client, provider=prov, journal=book, identity=base_url.rstrip("/"), poll_first=1.0)
+    book = Journal(journal)
     options = dict(gateway_options or {})
     options.setdefault("data_dir", book.folder / "local-gateway")
     try:
@@ -135,7 +144,7 @@ def connect(
         raise
     try:
         client = openai.OpenAI(
-            base_url=server.url, api_key=server.api_key, default_headers=prov.headers(), **client_options
+            base_url=server.url, api_key=server.api_key, default_headers=headers, **client_options
         )
     except BaseException:
         _local.release(server)
@@ -238,13 +247,16 @@ class Gateway:
         force: bool,
         parent_job: str | None = None,
         id_column: str | None = None,
+        output_expires_after: int | None = None,
     ) -> Batch:
         # The one submit path: gw.submit and batch.retry_failed both come here.
         self._check_open()
         job_id = claim(self._ctx, requests, name=name, completion_window=completion_window, metadata=metadata,
-                       force=force, parent_job=parent_job, id_column=id_column)  # fmt: skip
+                       force=force, parent_job=parent_job, id_column=id_column,
+                       output_expires_after=output_expires_after)  # fmt: skip
         batch = self._batch(job_id)
-        ensure_created(self._ctx, job_id, on_error=batch.note_error)
+        with speaking_to(self.client):
+            ensure_created(self._ctx, job_id, on_error=batch.note_error)
         batch.reload()
         return batch
 
@@ -256,6 +268,7 @@ class Gateway:
         completion_window: str = "24h",
         metadata: Mapping[str, str] | None = None,
         force: bool = False,
+        output_expires_after: int | None = None,
     ) -> Batch:
         """Upload and create one provider batch per part, once; returns the job.
 
@@ -268,13 +281,16 @@ class Gateway:
         requests
             From :func:`~tfbatch_nb.build_requests` or ``BatchRequests.from_jsonl``.
         name
-            A name to find the job by later (``gw.attach(name)``); sent as TrueFoundry ``job_name``.
+            A name to find the job by later (``gw.attach(name)``); sent as ``job_name`` to TrueFoundry.
         completion_window
             ``"24h"`` (the only value OpenAI accepts).
         metadata
             Your own batch metadata (at most 13 pairs: three keys are used to tag the batch).
         force
             Submit again even when the journal has this job.
+        output_expires_after
+            Seconds after the batch's creation when the server may delete its output and error
+            files (3600 to 2592000); default: the server's own rule.
 
         Returns
         -------
@@ -283,7 +299,8 @@ class Gateway:
         Raises
         ------
         BatchInputError
-            Same name with different requests (pick a new name or ``force=True``), bad metadata.
+            Same name with different requests (pick a new name or ``force=True``), bad metadata, a
+            model that is not a catalog id ``integration/model`` on TrueFoundry.
 
         Examples
         --------
@@ -291,9 +308,8 @@ class Gateway:
         >>> gw.submit(reqs, name="reviews-v1") is batch  # the same requests again: the same job
         True
         """
-        return self._submit(
-            requests, name=name, completion_window=completion_window, metadata=metadata, force=force
-        )
+        return self._submit(requests, name=name, completion_window=completion_window, metadata=metadata,
+                            force=force, output_expires_after=output_expires_after)  # fmt: skip
 
     def attach(self, id_or_name: str) -> Batch:
         """Find a job again: by name, job id or provider batch id (also in a fresh process).
@@ -322,7 +338,8 @@ class Gateway:
         'reviews-v1'
         """
         self._check_open()
-        job_id = attach(self._ctx, id_or_name)
+        with speaking_to(self.client):
+            job_id = attach(self._ctx, id_or_name)
         batch = self._batch(job_id)
         batch.reload()
         return batch

@@ -6,14 +6,40 @@ instead of a ``Gateway`` or a ``Batch``, so none of them imports the objects tha
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import openai
 
+from ..errors import GatewayUnreachableError
 from ..providers import Provider
 from ._journal import Journal
 
-__all__ = ["Context"]
+__all__ = ["Context", "public_url", "speaking_to"]
+
+
+def public_url(url: str) -> str:
+    """A URL fit to show: no user or password, no query value (it may be a token).
+
+    Examples
+    --------
+    >>> public_url("https://user:pw@gw.example.com/api/llm?api-key=s3cret&x=1")
+    'https://gw.example.com/api/llm?api-key=***&x=***'
+    >>> public_url("http://127.0.0.1:8000/v1")
+    'http://127.0.0.1:8000/v1'
+    """
+    try:
+        parts = urlsplit(str(url))
+        host = parts.hostname or ""
+        if ":" in host:  # an IPv6 literal keeps its brackets
+            host = f"[{host}]"
+        netloc = f"{host}:{parts.port}" if parts.port else host
+    except ValueError:  # not a URL at all: show nothing of it
+        return "<invalid URL>"
+    query = urlencode([(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 @dataclass(frozen=True)
@@ -48,3 +74,44 @@ class Context:
     journal: Journal
     identity: str
     poll_first: float
+
+
+def _cause(exc: BaseException) -> str:
+    # The HTTP library's words under the SDK's bare "Connection error.", first line only.
+    inner = exc.__cause__ or exc.__context__ or exc
+    lines = str(inner).strip().splitlines()
+    return lines[0][:160] if lines else type(inner).__name__
+
+
+@contextmanager
+def speaking_to(client: openai.OpenAI) -> Iterator[None]:
+    """Errors of the calls inside, made to say where they went.
+
+    A connection that never got an answer (after the SDK's retries) becomes a
+    :class:`~tfbatch_nb.GatewayUnreachableError` naming the base URL; an HTTP error stays the SDK's
+    own class, with a note naming the method and URL it answered (credentials removed).
+
+    Examples
+    --------
+    >>> client = openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="k", max_retries=0)
+    >>> with speaking_to(client):
+    ...     client.models.list()
+    Traceback (most recent call last):
+    tfbatch_nb.errors.GatewayUnreachableError: cannot reach the gateway at http://127.0.0.1:9/v1 (...
+    """
+    try:
+        yield
+    except openai.APITimeoutError as exc:
+        raise GatewayUnreachableError(
+            public_url(str(client.base_url).rstrip("/")), cause="timed out"
+        ) from exc
+    except openai.APIConnectionError as exc:
+        raise GatewayUnreachableError(
+            public_url(str(client.base_url).rstrip("/")), cause=_cause(exc)
+        ) from exc
+    except openai.APIStatusError as exc:
+        request = exc.response.request
+        add_note = getattr(exc, "add_note", None)  # Python >= 3.11; the traceback shows the note
+        if add_note is not None:
+            add_note(f"{request.method} {public_url(str(request.url))} answered HTTP {exc.status_code}")
+        raise

@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     completion_window TEXT,
     metadata TEXT,
     response_schema TEXT,
+    output_expires_after INTEGER,
     n_parts INTEGER NOT NULL,
     parent_job TEXT,
     created REAL NOT NULL,
@@ -103,6 +104,7 @@ _JOB_COLS = frozenset(
         "completion_window",
         "metadata",
         "response_schema",
+        "output_expires_after",
         "n_parts",
         "parent_job",
         "created",
@@ -113,6 +115,7 @@ _JOB_COLS = frozenset(
         "failed",
     ]
 )
+_INTEGER_COLS = frozenset({"output_expires_after"})  # columns added after the first release, by type
 _PART_COLS = frozenset(
     [
         "sha256",
@@ -205,6 +208,15 @@ class Journal:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._add_new_columns()
+
+    def _add_new_columns(self) -> None:
+        # A journal written by an older version lacks the columns added since: add them (NULL).
+        for table, wanted in (("jobs", _JOB_COLS), ("parts", _PART_COLS)):
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            for column in sorted(wanted - have):
+                kind = "INTEGER" if column in _INTEGER_COLS else "TEXT"
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def __repr__(self) -> str:
         return f"<Journal {str(self.folder)!r}>"

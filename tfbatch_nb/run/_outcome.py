@@ -19,7 +19,7 @@ from ..ui import PartSnapshot, Snapshot
 from ._context import Context
 from ._download import download_file
 
-__all__ = ["collect", "error_frame", "fold", "join_rows", "part_ids", "validation_errors"]
+__all__ = ["collect", "error_frame", "fold", "join_rows", "part_ids", "unanswered", "validation_errors"]
 
 
 def part_ids(ctx: Context, job_id: str, index: int) -> list[str] | None:
@@ -47,9 +47,10 @@ def _failed_rows(ids: list[str], part: PartSnapshot) -> pd.DataFrame:
 def collect(ctx: Context, job: dict[str, Any], parts: Sequence[PartSnapshot]) -> pd.DataFrame:
     """Parse every part of a terminal job into one results frame (parts in order).
 
-    Rows of a part that failed validation are ``failed`` with its first validation error; rows
-    no file mentions are ``expired`` / ``cancelled`` when their part ended so, else ``missing``.
-    A mismatch between parsed rows and the batch's ``request_counts`` is a warning.
+    Rows of a part that failed are ``failed`` with its first error, unless a file the server wrote
+    for it says otherwise (a failed batch may have answered some rows); rows no file mentions are
+    ``expired`` / ``cancelled`` when their part ended so, else ``missing``. A mismatch between
+    parsed rows and the batch's ``request_counts`` is a warning.
     """
     job_id = job["job_id"]
     frames = []
@@ -62,7 +63,7 @@ def collect(ctx: Context, job: dict[str, Any], parts: Sequence[PartSnapshot]) ->
             if part.output_file_id else []  # fmt: skip
         errors = [download_file(ctx.client, part.error_file_id, ctx.journal.part_path(job_id, part.index, "errors"))] \
             if part.error_file_id else []  # fmt: skip
-        unlisted = part.status if part.status in ("expired", "cancelled") else "missing"
+        unlisted = part.status if part.status in ("expired", "cancelled", "failed") else "missing"
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             frame = parse_results(outputs, errors, custom_ids=ids, schema=job.get("response_schema"),
@@ -71,7 +72,9 @@ def collect(ctx: Context, job: dict[str, Any], parts: Sequence[PartSnapshot]) ->
             warnings.warn(f"part {part.index + 1} ({part.batch_id}): {w.message}", stacklevel=4)
         ran = int(frame["status"].isin(["completed", "failed"]).sum())
         reported = part.completed + part.failed
-        if reported and ran != reported:
+        if part.status == "failed":
+            _blame_the_batch(frame, part)
+        elif reported and ran != reported:
             warnings.warn(
                 f"part {part.index + 1} ({part.batch_id}): parsed {ran} finished rows but the gateway reports "
                 f"{reported} ({part.completed} completed + {part.failed} failed)",
@@ -83,6 +86,30 @@ def collect(ctx: Context, job: dict[str, Any], parts: Sequence[PartSnapshot]) ->
         return empty
     whole: pd.DataFrame = frames[0] if len(frames) == 1 else pd.concat(frames)
     return whole
+
+
+def _blame_the_batch(frame: pd.DataFrame, part: PartSnapshot) -> None:
+    # Rows of a failed batch that no file mentions failed with the batch: say why, in place.
+    first = part.errors[0] if part.errors else {}
+    gap = frame["status"].eq("failed") & frame["error_code"].isna()
+    frame.loc[gap, "error_code"] = first.get("code") or "batch_failed"
+    frame.loc[gap, "error_message"] = first.get("message") or f"batch {part.batch_id} failed"
+
+
+def unanswered(parts: Sequence[PartSnapshot]) -> bool:
+    """Whether every part failed without writing a file: nothing to read, only the errors to show.
+
+    Examples
+    --------
+    >>> from tfbatch_nb.ui import part_from_batch
+    >>> unanswered([part_from_batch(0, {"id": "b", "status": "failed"})])
+    True
+    >>> unanswered([part_from_batch(0, {"id": "b", "status": "failed", "error_file_id": "f"})])
+    False
+    """
+    return bool(parts) and all(
+        p.status == "failed" and not p.output_file_id and not p.error_file_id for p in parts
+    )
 
 
 def fold(frame: pd.DataFrame, retried: pd.DataFrame) -> pd.DataFrame:

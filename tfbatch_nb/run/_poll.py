@@ -21,7 +21,7 @@ import openai
 from ..errors import BatchTimeoutError
 from ..ui import Progress, Snapshot
 
-__all__ = ["Backoff", "Watcher", "describe", "is_transient", "retry_delay", "wait_until_done"]
+__all__ = ["Pace", "Watcher", "describe", "is_transient", "retry_after", "retry_delay", "wait_until_done"]
 
 log = logging.getLogger("tfbatch_nb")
 
@@ -56,6 +56,25 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def retry_after(exc: BaseException) -> float | None:
+    """The wait a server asked for with its error (``retry-after-ms`` / ``retry-after``), capped at 60 s.
+
+    Examples
+    --------
+    >>> retry_after(ValueError()) is None
+    True
+    """
+    response = getattr(exc, "response", None)
+    headers: Mapping[str, str] = getattr(response, "headers", None) or {}
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        try:
+            wait: float = float(headers[name]) * scale
+        except (KeyError, ValueError):
+            continue
+        return min(max(wait, 0.0), 60.0)
+    return None
+
+
 def retry_delay(exc: BaseException, attempt: int) -> float:
     """The wait before try ``attempt + 2``: the server's ``Retry-After`` (capped at 60 s), else the SDK's backoff.
 
@@ -67,15 +86,8 @@ def retry_delay(exc: BaseException, attempt: int) -> float:
     >>> 0.375 <= retry_delay(ValueError(), 0) <= 0.5
     True
     """
-    response = getattr(exc, "response", None)
-    headers: Mapping[str, str] = getattr(response, "headers", None) or {}
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            wait: float = float(headers[name]) * scale
-        except (KeyError, ValueError):
-            continue
-        return min(max(wait, 0.0), 60.0)
-    return min(0.5 * 2.0**attempt, 8.0) * random.uniform(0.75, 1.0)
+    asked = retry_after(exc)
+    return asked if asked is not None else min(0.5 * 2.0**attempt, 8.0) * random.uniform(0.75, 1.0)
 
 
 def describe(exc: BaseException) -> str:
@@ -92,58 +104,65 @@ def describe(exc: BaseException) -> str:
     return f"{head}: {text[:200]}" if text else head
 
 
-class Backoff:
-    """Delays between polls: start fast, grow by 1.5x up to ``cap``; reset to ``first`` on progress.
+class Pace:
+    """When to poll a job next: from its progress and age, and the server's ``Retry-After``.
+
+    Start at ``first`` and grow by 1.5x while nothing moves; back to ``first`` when the job
+    moves. Never faster than a tenth of the job's age (a job running for ten minutes is checked
+    about every minute: a long batch costs tens of requests, not thousands), never slower than
+    ``cap``, and never before the server's ``Retry-After``.
 
     Parameters
     ----------
     first : float
-        The first delay (0.25 s suits the local gateway, 1 s a remote one).
+        The first delay (0.25 s suits the embedded gateway, 1 s a remote one).
     cap : float
         The longest delay.
 
     Examples
     --------
-    >>> b = Backoff(1.0, cap=3.0)
-    >>> [round(b.next(), 2) for _ in range(4)]
-    [1.0, 1.5, 2.25, 3.0]
+    >>> pace = Pace(1.0, cap=600.0)
+    >>> [round(pace.next(age=0, moved=False), 2) for _ in range(3)]
+    [1.0, 1.5, 2.25]
+    >>> pace.next(age=600, moved=True)  # ten minutes old: a minute between checks
+    60.0
+    >>> pace.next(age=5, moved=True, retry_after=20.0)
+    20.0
     """
 
-    def __init__(self, first: float = 1.0, *, cap: float = 30.0) -> None:
+    def __init__(self, first: float = 1.0, *, cap: float = 600.0) -> None:
         self.first, self.cap = max(first, 0.01), cap
         self._delay = self.first
 
-    def next(self) -> float:
-        """Return the next delay and grow the following one."""
-        delay = self._delay
+    def next(self, *, age: float | None, moved: bool, retry_after: float | None = None) -> float:
+        """The delay until the next poll; call once per poll."""
+        if moved:
+            self._delay = self.first  # the job is moving: poll fast again
+        delay = max(self._delay, 0.1 * (age or 0.0))
         self._delay = min(self._delay * 1.5, self.cap)
-        return delay
-
-    def reset(self) -> None:
-        """Poll fast again (progress was seen: the job is moving)."""
-        self._delay = self.first
+        return max(min(delay, self.cap), retry_after or 0.0)
 
 
-def _moved(before: Snapshot | None, after: Snapshot) -> bool:
-    return before is not None and (after.completed, after.failed, after.status) != (
-        before.completed,
-        before.failed,
-        before.status,
-    )
+def _until(snap: Snapshot) -> float:
+    # Seconds to sleep before the poll the snapshot says is due next.
+    if snap.next_poll_at is None:
+        return 1.0
+    return max(snap.next_poll_at - time.time(), 0.0)
 
 
 def wait_until_done(
-    poll: Callable[[], Snapshot], *, label: str, timeout: float | None, first: float, progress: bool | None
+    poll: Callable[[], Snapshot], *, label: str, timeout: float | None, progress: bool | None
 ) -> Snapshot:
-    """Poll in the foreground with :class:`Backoff` until the snapshot is terminal; return it.
+    """Poll in the foreground until the snapshot is terminal, each time when it says; return it.
 
     Parameters
     ----------
     poll
-        One round of polling (errors worth going on after are counted by it, not raised).
+        One round of polling (errors worth going on after are counted by it, not raised); its
+        snapshot's ``next_poll_at`` says when the next round is due.
     label
         Names the job in the timeout error.
-    timeout, first, progress
+    timeout, progress
         As ``Batch.wait()``.
 
     Raises
@@ -156,12 +175,11 @@ def wait_until_done(
     >>> from tfbatch_nb.ui import make_snapshot, part_from_batch
     >>> part = part_from_batch(0, {"id": "b1", "status": "completed"})
     >>> done = make_snapshot(job_id="job_1", name=None, provider="p", model=None, endpoint="e", parts=[part])
-    >>> wait_until_done(lambda: done, label="job_1", timeout=1, first=0.01, progress=False).job_id
+    >>> wait_until_done(lambda: done, label="job_1", timeout=1, progress=False).job_id
     'job_1'
     """
     shown = Progress(progress)
     deadline = None if timeout is None else time.monotonic() + timeout
-    backoff = Backoff(first)
     snap = poll()
     try:
         while not snap.terminal:
@@ -171,13 +189,11 @@ def wait_until_done(
                     f"({snap.completed + snap.failed}/{snap.total} done); it keeps running"
                 )
             shown.update(snap)
-            delay = backoff.next()
+            delay = _until(snap)
             if deadline is not None:
                 delay = max(min(delay, deadline - time.monotonic()), 0.0)
             time.sleep(delay)
-            before, snap = snap, poll()
-            if _moved(before, snap):
-                backoff.reset()  # the job is moving: poll fast again
+            snap = poll()
     except BaseException:  # a timeout or Ctrl-C: end the live line before the traceback
         shown.abort()
         raise
@@ -196,17 +212,15 @@ def _stop_all() -> None:  # pragma: no cover - runs at interpreter exit
 
 
 class Watcher:
-    """A daemon thread that calls ``poll`` with backoff until the job is terminal; never prints.
+    """A daemon thread that calls ``poll`` until the job is terminal, each time when due; never prints.
 
     Parameters
     ----------
     poll
-        One round of polling; returns the new snapshot, or None when there is nothing left to
-        poll (the job's object was collected).
+        One round of polling; returns the new snapshot (whose ``next_poll_at`` says when the next
+        round is due), or None when there is nothing left to poll (the job's object was collected).
     on_error
         Told of an error ``poll`` raised; the thread then ends.
-    first, cap
-        The backoff's first and longest delay.
     name
         The thread's name.
 
@@ -215,7 +229,7 @@ class Watcher:
     >>> from tfbatch_nb.ui import make_snapshot, part_from_batch
     >>> part = part_from_batch(0, {"id": "b1", "status": "completed"})
     >>> done = make_snapshot(job_id="job_1", name=None, provider="p", model=None, endpoint="e", parts=[part])
-    >>> w = Watcher(lambda: done, on_error=print, first=0.01, name="demo").start()
+    >>> w = Watcher(lambda: done, on_error=print, name="demo").start()
     >>> w.join(5); w.is_alive()
     False
     """
@@ -225,14 +239,11 @@ class Watcher:
         poll: Callable[[], Snapshot | None],
         *,
         on_error: Callable[[BaseException], None],
-        first: float,
-        cap: float = 30.0,
         name: str = "tfbatch-watch",
     ) -> None:
         self._poll = poll
         self._on_error = on_error
         self._stop = threading.Event()
-        self._backoff = Backoff(first, cap=cap)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         _WATCHERS.add(self)
 
@@ -242,7 +253,6 @@ class Watcher:
         return self
 
     def _run(self) -> None:
-        before: Snapshot | None = None
         while not self._stop.is_set():
             try:
                 snap = self._poll()
@@ -252,17 +262,14 @@ class Watcher:
                 return
             if snap is None or snap.terminal:
                 return
-            if _moved(before, snap):
-                self._backoff.reset()
-            before = snap
-            self._stop.wait(self._backoff.next())
+            self._stop.wait(_until(snap))
 
     def stop(self, *, join: bool = True) -> None:
         """Stop polling; waits briefly for the thread unless ``join=False``.
 
         Examples
         --------
-        >>> w = Watcher(lambda: None, on_error=print, first=1.0)
+        >>> w = Watcher(lambda: None, on_error=print)
         >>> w.stop()
         """
         self._stop.set()

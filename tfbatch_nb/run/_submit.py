@@ -79,13 +79,30 @@ def claim(
     force: bool,
     parent_job: str | None = None,
     id_column: str | None = None,
+    output_expires_after: int | None = None,
 ) -> str:
     """Journal the intent to submit ``requests`` (or find the job they already are); return its id.
 
     Nothing is uploaded yet: the journal holds the job, its parts and a copy of their lines, so
     an interrupted submit is finished later by :func:`ensure_created` without building again.
+    Everything that can be checked here is, before anything is paid for.
     """
     user_meta = _check_metadata(metadata)
+    if output_expires_after is not None and (
+        isinstance(output_expires_after, bool)
+        or not isinstance(output_expires_after, int)
+        or not 3600 <= output_expires_after <= 30 * 86400
+    ):
+        raise BatchInputError(
+            f"output_expires_after= is seconds after the batch's creation, from 3600 (1 hour) to "
+            f"2592000 (30 days); got {output_expires_after!r}"
+        )
+    if ctx.provider.truefoundry and requests.model is not None and "/" not in requests.model:
+        raise BatchInputError(
+            f"model {requests.model!r} is not a TrueFoundry catalog id: batches are routed by "
+            f"'integration/model' (e.g. '{ctx.provider.name}/{requests.model}'); for a server that is not "
+            "TrueFoundry (OpenAI, a litellm proxy, vLLM), connect(provider='plain')"
+        )
     prov = requests.provider
     if prov is not None and prov.name != ctx.provider.name:
         raise BatchInputError(
@@ -107,6 +124,7 @@ def claim(
             "completion_window": completion_window,
             "metadata": user_meta,
             "response_schema": requests.response_schema,
+            "output_expires_after": output_expires_after,
             "parent_job": parent_job,
         },
         [{"sha256": p.sha256, "n_lines": p.n_lines} for p in parts],
@@ -163,10 +181,14 @@ def _upload(ctx: Context, job: Mapping[str, Any], index: int) -> str:
 def _create(ctx: Context, job: Mapping[str, Any], index: int, file_id: str, *, on_error: ErrorSink) -> Any:
     meta = {**(job.get("metadata") or {}), TAG_JOB: job["job_id"], TAG_PART: str(index),
             TAG_HASH: str(job.get("sha256") or "")[:64]}  # fmt: skip
-    extra_body = None
-    if job.get("name"):  # TrueFoundry's job_name; one per provider batch, so parts get a suffix
+    # Only OpenAI's fields: OpenAI answers an unknown body field with 400. TrueFoundry adds job_name,
+    # one per provider batch, so parts get a suffix.
+    extra: dict[str, Any] = {}
+    if job.get("name") and ctx.provider.truefoundry:
         label = job["name"] if int(job.get("n_parts") or 1) == 1 else f"{job['name']}-part{index + 1}"
-        extra_body = {"job_name": label}
+        extra["extra_body"] = {"job_name": label}
+    if job.get("output_expires_after"):
+        extra["output_expires_after"] = {"anchor": "created_at", "seconds": int(job["output_expires_after"])}
     attempts = ctx.client.max_retries + 1  # as many tries as the SDK gives any request
     client = ctx.client.with_options(max_retries=0)  # the SDK must not repeat a create unreconciled
     for attempt in range(attempts):
@@ -176,7 +198,7 @@ def _create(ctx: Context, job: Mapping[str, Any], index: int, file_id: str, *, o
                 endpoint=job["endpoint"],
                 completion_window=job.get("completion_window") or "24h",
                 metadata=meta,
-                extra_body=extra_body,
+                **extra,
             )
         except (openai.APIConnectionError, openai.APIStatusError) as exc:
             status = getattr(exc, "status_code", None)

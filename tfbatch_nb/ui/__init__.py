@@ -30,12 +30,12 @@ from ._snapshot import (
 
 __all__ = [
     "PENDING",
+    "STATUSES",
+    "TERMINAL",
     "PartSnapshot",
     "Progress",
     "RequestsPreview",
-    "STATUSES",
     "Snapshot",
-    "TERMINAL",
     "combine_status",
     "format_bytes",
     "make_snapshot",

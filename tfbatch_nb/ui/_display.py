@@ -274,6 +274,8 @@ def stats_html(s: Snapshot, *, times: bool = True, history: Sequence[float] = ()
         clock = f"{'took' if s.terminal else 'elapsed'} {format_duration(s.elapsed_s)}"
         if s.eta_s is not None and not s.terminal:
             clock += f" · ETA {format_duration(s.eta_s)}"
+        if s.next_poll_at is not None and s.updated_at is not None and not s.terminal:
+            clock += f" · next check in {format_duration(max(s.next_poll_at - s.updated_at, 0.0))}"
         clock = f'<span style="{_MUTED}">{_e(clock)}</span>'
     spark = sparkline_svg(history, width=120, height=20)
     return (

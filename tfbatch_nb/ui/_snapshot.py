@@ -162,6 +162,8 @@ class Snapshot:
         The last transient polling error (polling continues).
     polls, transient_errors : int
         Status polls made and transient errors survived by this process.
+    next_poll_at : float or None
+        When the next status poll is due (Unix time), while the job runs.
     terminal : bool
         Whether every part is terminal.
 
@@ -193,6 +195,7 @@ class Snapshot:
     transient_errors: int = 0
     terminal: bool = False
     ids: tuple[str, ...] = field(default=())
+    next_poll_at: float | None = None
 
 
 def make_snapshot(
@@ -210,6 +213,7 @@ def make_snapshot(
     last_error: str | None = None,
     polls: int = 0,
     transient_errors: int = 0,
+    next_poll_at: float | None = None,
 ) -> Snapshot:
     """Build a :class:`Snapshot` from the parts: status, sums, elapsed time and ETA.
 
@@ -259,6 +263,7 @@ def make_snapshot(
         transient_errors=transient_errors,
         terminal=terminal,
         ids=tuple(p.batch_id for p in parts if p.batch_id),
+        next_poll_at=None if terminal else next_poll_at,
     )
 
 
