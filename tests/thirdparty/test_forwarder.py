@@ -9,8 +9,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import MODEL, Server
 from proxy import RecordingProxy
+from thirdparty_servers import MODEL, Server
 
 import tfbatch_nb as tfb
 from tfbatch_nb import LocalGateway

@@ -11,8 +11,8 @@ from typing import Any
 import openai
 import pandas as pd
 import pytest
-from conftest import MODEL, Server, free_port
 from proxy import RecordingProxy
+from thirdparty_servers import MODEL, Server, free_port
 
 import tfbatch_nb as tfb
 

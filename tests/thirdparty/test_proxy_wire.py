@@ -9,8 +9,8 @@ from typing import Any
 
 import openai
 import pytest
-from conftest import MODEL, Server
 from proxy import RecordingProxy
+from thirdparty_servers import MODEL, Server
 
 
 def jsonl(n: int, *, pad: int = 0) -> bytes:
