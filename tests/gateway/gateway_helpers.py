@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import socket
+import threading
 import time
 from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import openai
@@ -78,3 +82,78 @@ def read_lines(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any
 
 def run(client: openai.OpenAI, lines: Sequence[dict[str, Any] | str | bytes], **kw: Any) -> Any:
     return wait(client, submit(client, lines, **kw).id)
+
+
+class Upstream(ThreadingHTTPServer):
+    """A real-time-only OpenAI-compatible server (like vLLM or Ollama) that records what it was sent."""
+
+    daemon_threads = True
+
+    def __init__(self, *, delay: float = 0.0, models: list[str] | None = None, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.delay, self.models = delay, models
+        self.seen: list[dict[str, Any]] = []  # {"model", "authorization"} per chat request
+        self.in_flight = self.max_in_flight = 0
+        self.lock = threading.Lock()
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Upstream
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _answer(self, status: int, body: Any) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        if self.path != "/v1/models" or self.server.models is None:
+            return self._answer(404, {"error": {"message": "no such route", "type": "invalid_request_error"}})
+        data = [{"id": m, "object": "model", "created": 1, "owned_by": "me"} for m in self.server.models]
+        self._answer(200, {"object": "list", "data": data})
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+        up = self.server
+        with up.lock:
+            up.seen.append({"model": body.get("model"), "authorization": self.headers.get("authorization")})
+            up.in_flight += 1
+            up.max_in_flight = max(up.max_in_flight, up.in_flight)
+        time.sleep(up.delay)
+        with up.lock:
+            up.in_flight -= 1
+        message = {"role": "assistant", "content": f"answer from {body.get('model')}"}
+        self._answer(
+            200,
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": 1,
+                "model": body.get("model"),
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
+            },
+        )
+
+
+def dead_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens (a port just freed)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"

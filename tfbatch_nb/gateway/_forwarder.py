@@ -155,6 +155,18 @@ class Breaker:
         """Whether requests are being refused."""
         return self._opened is not None
 
+    def refuses(self) -> bool:
+        """Whether the next attempt would be refused (open, and no probe due): fail without building it."""
+        opened = self._opened  # read without the lock: a stale answer only takes the slower path
+        return opened is not None and (self._probing or time.monotonic() - opened < self.probe_every)
+
+    def message(self) -> str:
+        """What a refused request says: the upstream, why, and when it is tried again."""
+        return (
+            f"upstream {self.url} is unreachable ({self.cause}); requests fail at once until it "
+            f"answers again (retried every {self.probe_every:g} s)"
+        )
+
     def admit(self) -> bool:
         """Whether an attempt may go out now: the breaker is closed, or this is its probe."""
         with self._lock:
@@ -190,11 +202,12 @@ class Breaker:
 
     def refusal(self, request: Request) -> Response:
         """The answer while open: a 502 the SDK does not retry (``x-should-retry: false``)."""
-        message = (
-            f"upstream {self.url} is unreachable ({self.cause}); requests fail at once until it "
-            f"answers again (tried every {self.probe_every:g} s)"
-        )
-        error = {"message": message, "type": "server_error", "code": "upstream_unreachable", "param": None}
+        error = {
+            "message": self.message(),
+            "type": "server_error",
+            "code": "upstream_unreachable",
+            "param": None,
+        }
         # the HTTP library of the request (httpx or httpx2): the SDK checks the response's type
         library = sys.modules[type(request).__module__.split(".")[0]]
         response: Response = library.Response(
@@ -345,6 +358,8 @@ class Forwarder:
 
     def _send(self, method: str, path: str, body: dict[str, Any] | None, **options: Any) -> Any:
         """One call through the SDK (its retries), within the concurrency bound; errors as ApiError."""
+        if self.breaker.refuses():  # the same answer as the breaker's, without the SDK's work
+            raise ApiError(502, self.breaker.message(), code="upstream_unreachable")
         client = self._client.with_options(**options) if options else self._client
         with self._slots:
             try:
