@@ -108,7 +108,8 @@ def _server_batches(server: Any) -> list[Any]:
 
 def test_faults_on_every_route(start_gateway: Any, connect_to: Any, make_requests: Any) -> None:
     server = start_gateway(faults=["http500=0.3", "http429=0.2", "drop=0.3"], fault_seed=7)
-    gw = connect_to(server, max_retries=8)  # the SDK's retry policy is the only one: give it room
+    # The SDK's retry policy is the only one: give it room; a 500 on a create is searched for 1 s.
+    gw = connect_to(server, max_retries=8, reconcile_timeout=1.0)
     batch = gw.submit(make_requests(max_lines=20), name="stormy")
     res = batch.wait(progress=False).results()
     assert len(res) == 37 and res["status"].eq("completed").all()

@@ -19,6 +19,7 @@ import atexit
 import contextlib
 import os
 import threading
+import warnings
 import weakref
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,7 +33,7 @@ from ..build import BatchRequests
 from ..errors import BatchInputError, TfBatchError
 from . import _local
 from ._batch import Batch
-from ._context import Context, public_url, speaking_to
+from ._context import Context, public_url, speaking_to, split_credentials
 from ._journal import Journal
 from ._submit import attach, claim, ensure_created
 
@@ -53,6 +54,7 @@ def connect(
     default_headers: Mapping[str, str] | None = None,
     timeout: float | None = None,
     max_retries: int | None = None,
+    reconcile_timeout: float = 10.0,
     **client_options: Any,
 ) -> Gateway:
     """Connect to a TrueFoundry (or any OpenAI-compatible) gateway, or start the local one.
@@ -86,6 +88,9 @@ def connect(
         failed request (connection error, 408, 409, 429, 5xx) is tried again with its backoff and
         the server's ``Retry-After``. Default: the SDK's (600 s, 5 s to connect; 2 retries). A create is never
         repeated blindly: after a lost answer the batch list is searched for it first.
+    reconcile_timeout
+        Seconds to keep looking for the batch of a create whose answer was lost (a proxy's 504
+        while the server commits later) before creating again.
     **client_options
         Passed to ``openai.OpenAI`` (``http_client``, ``default_query``, ...).
 
@@ -120,7 +125,17 @@ def connect(
     if not local:
         if base_url is None:  # only reachable with local=False and nothing configured
             raise TfBatchError("no gateway URL: pass base_url= or set TFY_BASE_URL (or use local=True)")
-        api_key = api_key or os.environ.get("TFY_API_KEY") or None
+        base_url, url_secret, query = split_credentials(base_url)
+        if query:  # a token in the query goes with every request, and is shown nowhere
+            client_options["default_query"] = {**query, **dict(client_options.get("default_query") or {})}
+        given = api_key or os.environ.get("TFY_API_KEY") or None
+        if url_secret is not None and given is not None and given != url_secret:
+            warnings.warn(
+                "the base URL carries a user and password; they are not sent (the API key goes as a Bearer "
+                "token, and Basic auth would replace it)",
+                stacklevel=2,
+            )
+        api_key = given or url_secret
         if not api_key:
             what = (
                 "a TrueFoundry personal or virtual access token"
@@ -132,7 +147,8 @@ def connect(
             )
         book = Journal(journal)
         client = openai.OpenAI(base_url=base_url, api_key=api_key, default_headers=headers, **client_options)
-        return Gateway(client, provider=prov, journal=book, identity=base_url.rstrip("/"), poll_first=1.0)
+        return Gateway(client, provider=prov, journal=book, identity=base_url.rstrip("/"), poll_first=1.0,
+                       reconcile_timeout=reconcile_timeout)  # fmt: skip
     book = Journal(journal)
     options = dict(gateway_options or {})
     options.setdefault("data_dir", book.folder / "local-gateway")
@@ -154,7 +170,13 @@ def connect(
     identity = f"local:{Path(server.data_dir or '').resolve()}"
     # The local gateway answers in milliseconds: poll it fast so tutorials feel live.
     return Gateway(
-        client, provider=prov, journal=book, identity=identity, local_gateway=server, poll_first=0.25
+        client,
+        provider=prov,
+        journal=book,
+        identity=identity,
+        local_gateway=server,
+        poll_first=0.25,
+        reconcile_timeout=reconcile_timeout,
     )
 
 
@@ -191,6 +213,7 @@ class Gateway:
         identity: str,
         local_gateway: LocalGateway | None = None,
         poll_first: float = 1.0,
+        reconcile_timeout: float = 10.0,
     ) -> None:
         self.client = client
         self.provider = provider
@@ -198,7 +221,7 @@ class Gateway:
         self.local = local_gateway
         self.identity = identity
         self._ctx = Context(client=client, provider=provider, journal=journal, identity=identity,
-                            poll_first=poll_first)  # fmt: skip
+                            poll_first=poll_first, reconcile_timeout=reconcile_timeout)  # fmt: skip
         self._batches: dict[str, Batch] = {}
         self._lock = threading.RLock()
         self._closed = False

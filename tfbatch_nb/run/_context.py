@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import openai
 
@@ -17,7 +17,7 @@ from ..errors import GatewayUnreachableError
 from ..providers import Provider
 from ._journal import Journal
 
-__all__ = ["Context", "public_url", "speaking_to"]
+__all__ = ["Context", "public_url", "speaking_to", "split_credentials"]
 
 
 def public_url(url: str) -> str:
@@ -58,6 +58,8 @@ class Context:
         The gateway as the journal knows it: its base URL, or ``local:<data dir>``.
     poll_first : float
         The first delay between polls (the local gateway answers in milliseconds).
+    reconcile_timeout : float
+        How long to look for the batch of a create whose answer was lost before creating again.
 
     Examples
     --------
@@ -74,6 +76,31 @@ class Context:
     journal: Journal
     identity: str
     poll_first: float
+    reconcile_timeout: float = 10.0
+
+
+def split_credentials(url: str) -> tuple[str, str | None, dict[str, str]]:
+    """Cut a base URL into what may be shown and what must not: (clean URL, key from userinfo, query).
+
+    httpx turns ``user:pw@`` into Basic auth, which would replace the Bearer key; a query may
+    carry a token. The clean URL is what the client, the journal and every message see; the
+    query goes with each request as the client's ``default_query``.
+
+    Examples
+    --------
+    >>> split_credentials("https://me:s3cret@gw.example.com/api/llm?api-version=1&token=t")
+    ('https://gw.example.com/api/llm', 's3cret', {'api-version': '1', 'token': 't'})
+    >>> split_credentials("http://127.0.0.1:8000/v1")
+    ('http://127.0.0.1:8000/v1', None, {})
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    secret = unquote(parts.password or parts.username or "") or None
+    query = dict(parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, netloc, parts.path, "", "")), secret, query
 
 
 def _cause(exc: BaseException) -> str:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
@@ -41,10 +42,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import BatchInputError
+from ..errors import BatchInputError, TfBatchError
 from ..ui import PartSnapshot, make_snapshot, part_from_row
 
-__all__ = ["Journal", "default_folder"]
+__all__ = ["Journal", "default_folder", "lease_owner"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -87,6 +88,8 @@ CREATE TABLE IF NOT EXISTS parts (
     errors TEXT,
     created_at REAL,
     finished_at REAL,
+    lease_owner TEXT,
+    lease_until REAL,
     PRIMARY KEY (job_id, idx)
 );
 CREATE INDEX IF NOT EXISTS parts_batch ON parts (batch_id);
@@ -115,7 +118,8 @@ _JOB_COLS = frozenset(
         "failed",
     ]
 )
-_INTEGER_COLS = frozenset({"output_expires_after"})  # columns added after the first release, by type
+# Columns added after the first release, with their type (the others are TEXT).
+_COLUMN_TYPES = {"output_expires_after": "INTEGER", "lease_until": "REAL"}
 _PART_COLS = frozenset(
     [
         "sha256",
@@ -131,6 +135,8 @@ _PART_COLS = frozenset(
         "errors",
         "created_at",
         "finished_at",
+        "lease_owner",
+        "lease_until",
     ]
 )
 
@@ -154,6 +160,32 @@ def decode(row: sqlite3.Row) -> dict[str, Any]:
         if out[key] is not None:
             out[key] = json.loads(out[key])
     return out
+
+
+def lease_owner() -> str:
+    """This thread's name as a lease holder: host, process and thread.
+
+    Examples
+    --------
+    >>> lease_owner().count(":")
+    2
+    """
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+def _alive(owner: str) -> bool:
+    # A holder on this machine whose process is gone will never finish: its lease is void.
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return True  # another machine's process: trust its lease until it expires
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, under another user
+        return True
+    return True
 
 
 def default_folder() -> Path:
@@ -204,18 +236,26 @@ class Journal:
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
-        with self._lock:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._add_new_columns()
+        try:
+            with self._lock:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                self._db.executescript(_SCHEMA)
+                self._add_new_columns()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise TfBatchError(
+                f"the journal {self.path} cannot be read as a SQLite database ({exc}); move it aside "
+                f"(e.g. rename it to {self.path.name}.bad) and connect again: batches already on the gateway "
+                "are found again with gw.attach(<batch id>)"
+            ) from exc
 
     def _add_new_columns(self) -> None:
         # A journal written by an older version lacks the columns added since: add them (NULL).
         for table, wanted in (("jobs", _JOB_COLS), ("parts", _PART_COLS)):
             have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
             for column in sorted(wanted - have):
-                kind = "INTEGER" if column in _INTEGER_COLS else "TEXT"
+                kind = _COLUMN_TYPES.get(column, "TEXT")
                 self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     def __repr__(self) -> str:
@@ -275,8 +315,9 @@ class Journal:
     ) -> tuple[dict[str, Any], bool]:
         """Return the job these requests already are, or record a new one (the intent to submit).
 
-        In one write transaction: a job with the same hash, or the same name, on the same base
-        URL and provider, is returned as is (``created`` False) unless ``force``. The same name
+        In one write transaction: a job with the same hash (and the same parent: a retry is its
+        parent's), or the same name, on the same base URL and provider, is returned as is
+        (``created`` False) unless ``force``. The same name
         with a different hash is an error without ``force``.
 
         Parameters
@@ -311,10 +352,11 @@ class Journal:
         where = (job.get("base_url"), job.get("provider"))
         with self._tx() as db:
             if not force:
+                # A retry job is its parent's: the same lines retried (every row failed) are a new job.
                 row = db.execute(
                     "SELECT * FROM jobs WHERE sha256 = ? AND base_url = ? AND provider = ? AND name IS ? "
-                    "ORDER BY created DESC LIMIT 1",
-                    (job.get("sha256"), *where, job.get("name")),
+                    "AND parent_job IS ? ORDER BY created DESC LIMIT 1",
+                    (job.get("sha256"), *where, job.get("name"), job.get("parent_job")),
                 ).fetchone()
                 if row is None and job.get("name") is not None:
                     row = db.execute(
@@ -330,9 +372,9 @@ class Journal:
                 if row is None and job.get("sha256") is not None:
                     # The same requests under another (or no) name: still the same paid-for job.
                     row = db.execute(
-                        "SELECT * FROM jobs WHERE sha256 = ? AND base_url = ? AND provider = ? "
+                        "SELECT * FROM jobs WHERE sha256 = ? AND base_url = ? AND provider = ? AND parent_job IS ? "
                         "ORDER BY created DESC LIMIT 1",
-                        (job.get("sha256"), *where),
+                        (job.get("sha256"), *where, job.get("parent_job")),
                     ).fetchone()
                 if row is not None:
                     return decode(row), False
@@ -465,6 +507,56 @@ class Journal:
             self.update_job(job_id, status=job.status, total=job.total, completed=job.completed,
                             failed=job.failed, updated=time.time())  # fmt: skip
             return part
+
+    def take_part(self, job_id: str, index: int, owner: str, *, lease_s: float = 600.0) -> bool:
+        """Claim the right to upload and create one part, atomically across threads and processes.
+
+        True when ``owner`` now holds the part: it has no batch yet, and no other owner holds a
+        live lease (one that has not expired and whose process, on this machine, is alive).
+        Whoever does not get it waits for the holder's batch id (:meth:`part_snapshots`).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> j = Journal(tempfile.mkdtemp())
+        >>> row, _ = j.claim_job(dict(sha256="a", endpoint="/v1/embeddings", provider="p", base_url="u"),
+        ...                      [{"n_lines": 2}])
+        >>> j.take_part(row["job_id"], 0, "me"), j.take_part(row["job_id"], 0, "you")
+        (True, False)
+        >>> j.release_part(row["job_id"], 0, "me"); j.take_part(row["job_id"], 0, "you")
+        True
+        """
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT batch_id, lease_owner, lease_until FROM parts WHERE job_id = ? AND idx = ?",
+                (job_id, index),
+            ).fetchone()
+            if row is None or row["batch_id"]:
+                return False
+            holder, until = row["lease_owner"], row["lease_until"] or 0.0
+            if holder and holder != owner and until > now and _alive(holder):
+                return False
+            db.execute(
+                "UPDATE parts SET lease_owner = ?, lease_until = ? WHERE job_id = ? AND idx = ?",
+                (owner, now + lease_s, job_id, index),
+            )
+            return True
+
+    def release_part(self, job_id: str, index: int, owner: str) -> None:
+        """Give a part's lease up (done, or failed: another owner may try).
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> Journal(tempfile.mkdtemp()).release_part("job_0", 0, "me")
+        """
+        with self._tx() as db:
+            db.execute(
+                "UPDATE parts SET lease_owner = NULL, lease_until = NULL WHERE job_id = ? AND idx = ? "
+                "AND lease_owner = ?",
+                (job_id, index, owner),
+            )
 
     def part_snapshots(self, job_id: str) -> list[PartSnapshot]:
         """A job's parts as last journaled, in order.

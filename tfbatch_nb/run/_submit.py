@@ -28,6 +28,7 @@ from ..build import BatchRequests
 from ..errors import BatchInputError, TfBatchError
 from ..ui import part_from_batch
 from ._context import Context
+from ._journal import lease_owner
 from ._poll import retry_delay
 
 __all__ = ["TAG_HASH", "TAG_JOB", "TAG_PART", "attach", "claim", "ensure_created"]
@@ -149,20 +150,35 @@ def claim(
 def ensure_created(ctx: Context, job_id: str, *, on_error: ErrorSink = _ignore) -> None:
     """Upload and create every part of a journaled job that has no batch yet (a fresh or resumed submit).
 
-    Each id is journaled the moment it exists; ``on_error`` is told of every create attempt
-    that failed before another was made.
+    One thread of one process at a time works on a part (the journal's lease); any other caller
+    waits for its batch id instead of making a second batch. Each id is journaled the moment it
+    exists; ``on_error`` is told of every create attempt that failed before another was made.
     """
     job = ctx.journal.job(job_id)
     if job is None:
         raise TfBatchError(f"job {job_id} is not in the journal {ctx.journal.folder}")
+    owner = lease_owner()
     for part in ctx.journal.parts(job_id):
-        if part["batch_id"]:
-            continue
-        found = _reconcile(ctx, job, part["idx"], part["file_id"]) if part["file_id"] else None
-        if found is None:
-            file_id = part["file_id"] or _upload(ctx, job, part["idx"])
-            found = _create(ctx, job, part["idx"], file_id, on_error=on_error)
-        ctx.journal.record_part(job_id, part_from_batch(part["idx"], found, n_lines=part["n_lines"]))
+        index = part["idx"]
+        while not _row(ctx, job_id, index)["batch_id"]:
+            if not ctx.journal.take_part(job_id, index, owner):
+                time.sleep(0.1)  # another thread or process is creating this part: wait for its batch id
+                continue
+            try:
+                row = _row(ctx, job_id, index)
+                if row["batch_id"]:  # finished by the holder before us, between our two reads
+                    break
+                found = _reconcile(ctx, job, index, row["file_id"]) if row["file_id"] else None
+                if found is None:
+                    file_id = row["file_id"] or _upload(ctx, job, index)
+                    found = _create(ctx, job, index, file_id, on_error=on_error)
+                ctx.journal.record_part(job_id, part_from_batch(index, found, n_lines=row["n_lines"]))
+            finally:
+                ctx.journal.release_part(job_id, index, owner)
+
+
+def _row(ctx: Context, job_id: str, index: int) -> dict[str, Any]:
+    return next(p for p in ctx.journal.parts(job_id) if p["idx"] == index)
 
 
 def _upload(ctx: Context, job: Mapping[str, Any], index: int) -> str:
@@ -202,17 +218,34 @@ def _create(ctx: Context, job: Mapping[str, Any], index: int, file_id: str, *, o
             )
         except (openai.APIConnectionError, openai.APIStatusError) as exc:
             status = getattr(exc, "status_code", None)
-            if (
-                status is not None and status not in (408, 409, 429) and status < 500
-            ) or attempt == attempts - 1:
-                raise
+            if status is not None and status not in (408, 409, 429) and status < 500:
+                raise  # an answer that says the create is wrong: trying again cannot help
             on_error(exc)
-            time.sleep(retry_delay(exc, attempt))
-            if status not in (408, 409, 429):  # an answer saying "not done" needs no search
-                found = _reconcile(ctx, job, index, file_id)
+            if status not in (408, 409, 429):  # "not done" answers need no search; others may hide a batch
+                found = _settle(ctx, job, index, file_id)
                 if found is not None:
                     return found
+            if attempt == attempts - 1:
+                raise
+            time.sleep(retry_delay(exc, attempt))
     raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
+
+
+def _settle(ctx: Context, job: Mapping[str, Any], index: int, file_id: str) -> Any:
+    """Look for the batch of a create whose outcome is unknown, for ``ctx.reconcile_timeout`` seconds.
+
+    A proxy may time out (504) while the server commits the batch seconds later: searching once
+    would miss it, and a second create would make two batches.
+    """
+    deadline = time.monotonic() + ctx.reconcile_timeout
+    delay = 0.25
+    while True:
+        found = _reconcile(ctx, job, index, file_id)
+        left = deadline - time.monotonic()
+        if found is not None or left <= 0:
+            return found
+        time.sleep(min(delay, left))
+        delay = min(delay * 2, 4.0)
 
 
 def _reconcile(ctx: Context, job: Mapping[str, Any], index: int, file_id: str | None) -> Any:
