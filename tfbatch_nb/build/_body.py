@@ -14,18 +14,20 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import orjson
+import numpy as np
 
 from ..errors import BatchInputError
-from ._codec import dumps, find_non_finite
+from ._codec import NotExactJSON, dumps_exact, schema_nulls, surrogate_at
 
 __all__ = [
     "BUILD_ENDPOINTS",
     "ENDPOINTS",
     "MAX_EMBEDDING_INPUTS",
     "MAX_TOKEN_PARAMS",
+    "check_limit",
     "check_params",
     "check_sources",
+    "check_text",
     "normalise_endpoint",
     "response_format_body",
     "schema_from_body",
@@ -73,17 +75,67 @@ def normalise_endpoint(endpoint: str | None, *, embeddings: bool, allowed: tuple
 
 
 def check_params(params: dict[str, Any]) -> dict[str, Any]:
-    """Check every body parameter serialises exactly; name the first one that does not."""
+    """Check every body parameter serialises exactly; name the first one that does not.
+
+    ``None`` is refused (it would be sent as null: leave the parameter out for the default), and so
+    are NaN, infinity, pandas' missing values and lone surrogates anywhere inside a value (except
+    nulls that are data of a JSON schema, e.g. in a tool's ``enum``).
+
+    Examples
+    --------
+    >>> check_params({"temperature": float("nan")})
+    Traceback (most recent call last):
+    tfbatch_nb.errors.BatchInputError: parameter temperature=nan holds nan (JSON has no NaN or infinity); use a finite number, or fill or drop missing values first (df.fillna / df.dropna)
+    """
     for key, value in params.items():
         if key in _RESERVED:
             raise BatchInputError(f"pass {key}= as build_requests' own argument, not as a body parameter")
-        if find_non_finite(value):
-            raise BatchInputError(f"parameter {key}={value!r} holds NaN or infinity, which is not valid JSON")
+        if value is None:
+            raise BatchInputError(
+                f"parameter {key}=None would be sent as null; leave it out to use the service's default"
+            )
         try:
-            dumps(value)
-        except (TypeError, orjson.JSONEncodeError) as exc:
+            dumps_exact(value, schema_nulls)
+        except NotExactJSON as exc:
+            raise BatchInputError(f"parameter {key}={value!r:.60} holds {exc}") from None
+        except TypeError as exc:
             raise BatchInputError(f"parameter {key}= cannot be serialised to JSON: {exc}") from None
     return dict(params)
+
+
+def check_limit(name: str, value: Any) -> int:
+    """A part limit (``max_lines``/``max_bytes``) as a positive ``int``; a bool is not a count.
+
+    Examples
+    --------
+    >>> check_limit("max_lines", True)
+    Traceback (most recent call last):
+    tfbatch_nb.errors.BatchInputError: max_lines= must be a positive integer (a count, not a bool), got True
+    """
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer) or value < 1:
+        raise BatchInputError(f"{name}= must be a positive integer (a count, not a bool), got {value!r}")
+    return int(value)
+
+
+def check_text(name: str, value: Any, example: str) -> None:
+    """A text argument (``model``, ``prompt``, ``system``): a ``str`` that is not blank and is valid Unicode.
+
+    Examples
+    --------
+    >>> check_text("prompt", "  ", "prompt='Classify: {text}'")
+    Traceback (most recent call last):
+    tfbatch_nb.errors.BatchInputError: prompt= is empty; give the text, e.g. prompt='Classify: {text}'
+    """
+    if not isinstance(value, str):
+        raise BatchInputError(f"{name}= must be a str, e.g. {example}; got {type(value).__name__}")
+    if not value.strip():
+        raise BatchInputError(f"{name}= is empty; give the text, e.g. {example}")
+    at = surrogate_at(value)
+    if at is not None:
+        raise BatchInputError(
+            f"{name}= holds a lone surrogate {value[at]!r} at character {at} (not valid Unicode); "
+            f"repair the text, e.g. {name}.encode('utf-8', 'replace').decode()"
+        )
 
 
 def _strict(schema: Any) -> Any:
@@ -104,50 +156,86 @@ def _is_pydantic_model(value: Any) -> bool:
     return isinstance(value, type) and hasattr(value, "model_json_schema")
 
 
+#: Keywords one of which any JSON schema dict has (an empty or foreign dict is refused, not wrapped).
+_SCHEMA_KEYWORDS = frozenset(
+    {"type", "properties", "items", "anyOf", "oneOf", "allOf", "$ref", "enum", "const"}
+)
+_JSON_TYPES = frozenset({"object", "array", "string", "number", "integer", "boolean", "null"})
+_EXPECTED = (
+    "response_format= takes a pydantic model class, a JSON-schema dict (e.g. {'type': 'object', "
+    "'properties': {...}}), {'type': 'json_schema', 'json_schema': {'name': ..., 'schema': {...}}}, "
+    "'json_object' or 'text' (plain text, the default)"
+)
+
+
+def _schema_type_ok(kind: Any) -> bool:
+    kinds = kind if isinstance(kind, list) else [kind]
+    return bool(kinds) and all(isinstance(k, str) and k in _JSON_TYPES for k in kinds)
+
+
 def response_format_body(response_format: Any, endpoint: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """The body fragment for ``response_format`` and the JSON schema kept for parsing results.
 
     Accepts a pydantic model class (strict ``json_schema``), a JSON-schema dict, a full
-    ``response_format`` dict (``{"type": "json_schema", ...}`` or ``{"type": "json_object"}``) or
-    ``"json_object"``.
+    ``response_format`` dict (``{"type": "json_schema", ...}`` or ``{"type": "json_object"}``),
+    ``"json_object"``, or ``"text"`` / ``{"type": "text"}``: plain text, the default, so nothing is
+    added to the body. Anything else (``{}``, a dict that is neither a schema nor a wrapper, a
+    schema holding NaN or infinity) is refused.
 
     Examples
     --------
     >>> response_format_body("json_object", "/v1/responses")
     ({'text': {'format': {'type': 'json_object'}}}, None)
+    >>> response_format_body({"type": "text"}, "/v1/chat/completions")
+    ({}, None)
     """
     if response_format is None:
         return {}, None
     if endpoint not in ("/v1/chat/completions", "/v1/responses"):
         raise BatchInputError(f"response_format= is not supported by {endpoint}")
     schema: dict[str, Any] | None
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
     if _is_pydantic_model(response_format):
         schema = _strict(response_format.model_json_schema())
         fmt: dict[str, Any] = {"type": "json_schema", "json_schema": {
             "name": response_format.__name__, "schema": schema, "strict": True}}  # fmt: skip
+    elif response_format == "text" or response_format == {"type": "text"}:
+        return {}, None  # plain text is what the endpoint answers without a response_format
     elif response_format == "json_object" or response_format == {"type": "json_object"}:
         fmt, schema = {"type": "json_object"}, None
-    elif isinstance(response_format, dict) and response_format.get("type") == "json_schema":
-        inner = response_format.get("json_schema") or {}
+    elif kind == "json_schema":
+        inner = response_format.get("json_schema")
         schema = inner.get("schema") if isinstance(inner, dict) else None
-        if not isinstance(schema, dict):
+        if not isinstance(schema, dict) or not isinstance(inner.get("name"), str) or not inner["name"]:
             raise BatchInputError(
-                "response_format={'type': 'json_schema', ...} needs json_schema.schema (a dict)"
+                "response_format={'type': 'json_schema', ...} needs json_schema.name (a str) and "
+                "json_schema.schema (a dict), e.g. {'type': 'json_schema', 'json_schema': "
+                "{'name': 'answer', 'schema': {'type': 'object', 'properties': {...}}}}"
             )
         fmt = copy.deepcopy(response_format)
+    elif isinstance(response_format, dict) and not response_format:
+        raise BatchInputError(f"response_format={{}} is empty; {_EXPECTED}")
     elif isinstance(response_format, dict):
+        if (
+            kind in ("text", "json_object")
+            or not _SCHEMA_KEYWORDS.intersection(response_format)
+            or ("type" in response_format and not _schema_type_ok(kind))
+        ):
+            raise BatchInputError(
+                f"response_format={response_format!r:.80} is neither a JSON schema nor a response_format; "
+                f"{_EXPECTED}"
+            )
         schema = copy.deepcopy(response_format)
         name = str(schema.get("title") or "response").replace(" ", "_")[:64]
         # A plain dict schema is sent as given: strict mode would reject most hand-written schemas.
         fmt = {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": False}}
     else:
-        raise BatchInputError(
-            "response_format= must be a pydantic model class, a JSON-schema dict or 'json_object', "
-            f"got {response_format!r}"
-        )
+        raise BatchInputError(f"{_EXPECTED}; got {response_format!r:.80}")
     try:
-        dumps(fmt)
-    except (TypeError, orjson.JSONEncodeError) as exc:
+        dumps_exact(fmt, schema_nulls)
+    except NotExactJSON as exc:
+        raise BatchInputError(f"response_format= holds {exc}") from None
+    except TypeError as exc:
         raise BatchInputError(f"response_format= cannot be serialised to JSON: {exc}") from None
     if endpoint == "/v1/responses":
         # The Responses API flattens the json_schema object into text.format.
@@ -169,8 +257,14 @@ def schema_from_body(body: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
-def check_sources(ep: str, *, prompt: Any, messages: Any, system: Any, input: Any) -> None:
-    """Check that exactly one source of the request text is given, and that the endpoint takes it."""
+#: How to refer to integer column names, which only prompt templates (``{0}``) can name as they are.
+_RENAME = " (for integer column names, rename them: df.rename(columns=str), then e.g. '0')"
+
+
+def check_sources(
+    ep: str, *, prompt: Any, messages: Any, system: Any, input: Any, id_column: Any = None
+) -> None:
+    """Check that exactly one source of the request text is given, that the endpoint takes it, and the column names."""
     given = [n for n, v in (("prompt", prompt), ("messages", messages), ("input", input)) if v is not None]
     if len(given) != 1:
         need = {"/v1/embeddings": "input= (or prompt=)", "/v1/completions": "prompt= (or input=)"}.get(
@@ -179,9 +273,15 @@ def check_sources(ep: str, *, prompt: Any, messages: Any, system: Any, input: An
     if prompt is not None and not isinstance(prompt, str):
         raise BatchInputError(f"prompt= must be a str.format template, got {type(prompt).__name__}")
     if input is not None and not isinstance(input, str):
-        raise BatchInputError(f"input= must name a column, got {type(input).__name__}")
+        raise BatchInputError(f"input= must name a column by a str, got {input!r}{_RENAME}")
     if messages is not None and not (isinstance(messages, str) or callable(messages)):
-        raise BatchInputError("messages= must name a column or be a callable row -> messages")
+        raise BatchInputError(
+            f"messages= must name a column by a str or be a callable row -> messages, got {messages!r}{_RENAME}"
+        )
+    if id_column is not None and not isinstance(id_column, str):
+        raise BatchInputError(
+            f"id_column= must name a column (or the index) by a str, got {id_column!r}{_RENAME}"
+        )
     if messages is not None and ep in ("/v1/embeddings", "/v1/completions"):
         raise BatchInputError(f"messages= is not supported by {ep}")
     if system is not None and (ep in ("/v1/embeddings", "/v1/completions") or not isinstance(system, str)):

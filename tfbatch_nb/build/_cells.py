@@ -16,45 +16,79 @@ tfbatch_nb.errors.BatchInputError: column 'text' is empty where text is needed a
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
-import orjson
 import pandas as pd
 
 from ..errors import BatchInputError
 from ._body import MAX_EMBEDDING_INPUTS
-from ._codec import IntArray, dumps, escape_strings
+from ._codec import IntArray, NotExactJSON, dumps_exact, escape_strings, surrogate_at
 
-__all__ = ["column", "embedding_inputs", "escape_texts", "id_texts", "message_lists", "raise_rows", "texts"]
+__all__ = [
+    "column",
+    "embedding_inputs",
+    "escape_texts",
+    "id_problem",
+    "id_texts",
+    "message_lists",
+    "raise_rows",
+    "texts",
+]
 
 _CONVERSIONS: dict[str, Callable[[Any], Any]] = {"r": repr, "s": str, "a": ascii}
 
 
-def raise_rows(message: str, labels: Sequence[Any], total: int | None = None) -> NoReturn:
-    """Raise a BatchInputError naming the first five offending rows (of ``total``).
+def raise_rows(
+    message: str, labels: Sequence[Any], total: int | None = None, *, fix: str = "",
+    positions: Sequence[int] | None = None,
+) -> NoReturn:  # fmt: skip
+    """Raise a BatchInputError naming the first five offending rows (of ``total``), and the fix.
+
+    ``positions`` (0-based, in the whole data) are added when the labels alone may not find the row.
 
     Examples
     --------
     >>> raise_rows("text is null", ["a", "b", "c", "d", "e", "f"])
     Traceback (most recent call last):
     tfbatch_nb.errors.BatchInputError: text is null at rows ['a', 'b', 'c', 'd', 'e'] and 1 more
+    >>> raise_rows("id is empty", [""], positions=[7], fix="give every row an id")
+    Traceback (most recent call last):
+    tfbatch_nb.errors.BatchInputError: id is empty at rows [''] (positions [7]); give every row an id
     """
     total = len(labels) if total is None else total
     shown = ", ".join(repr(x) for x in list(labels)[:5])
     more = f" and {total - 5} more" if total > 5 else ""
-    raise BatchInputError(f"{message} at rows [{shown}]{more}")
+    at = f" (positions {list(positions)[:5]})" if positions is not None else ""
+    raise BatchInputError(f"{message} at rows [{shown}]{more}{at}{f'; {fix}' if fix else ''}")
 
 
-def column(block: pd.DataFrame, name: str, what: str) -> pd.Series:
-    """The column ``name`` of the block; ``what`` says which argument named it."""
+def column(block: pd.DataFrame, name: str, what: str, *, digits: bool = False) -> pd.Series:
+    """The column ``name`` of the block; ``what`` says which argument named it.
+
+    With ``digits`` (a template field such as ``{0}``), a name of digits also finds an integer
+    column name, the only way a ``str.format`` template can name one.
+    """
+    if name not in block.columns and digits and name.isdigit() and int(name) in block.columns:
+        return column(block, int(name), what)  # type: ignore[arg-type]
     if name not in block.columns:
         cols = ", ".join(repr(c) for c in list(block.columns)[:20])
-        raise BatchInputError(f"{what} {name!r} is not a column of the data; columns: {cols}")
+        hint = ""
+        if digits and name.isdigit():
+            hint = "; positional fields ({} or {0}) are not supported: name a column, e.g. {text}"
+        elif digits and ("." in name or "[" in name):
+            hint = "; attribute and index access ({col.attr}, {col[0]}) are not supported: name a column"
+        elif any(not isinstance(c, str) for c in block.columns):
+            hint = "; to name a non-str column name, rename the columns: df.rename(columns=str)"
+        raise BatchInputError(f"{what} {name!r} is not a column of the data; columns: {cols}{hint}")
     col = block[name]
     if isinstance(col, pd.DataFrame):
-        raise BatchInputError(f"{what} {name!r} names more than one column (duplicate column names)")
+        raise BatchInputError(
+            f"{what} {name!r} names more than one column (duplicate column names); "
+            "rename them, e.g. df.columns = [...]"
+        )
     return col
 
 
@@ -91,33 +125,101 @@ def escape_texts(values: list[str], index: pd.Index, what: str) -> list[bytes]:
     try:
         return escape_strings(values)
     except ValueError as exc:
-        raise_rows(f"{what} holds text that is not valid UTF-8 (a lone surrogate)", [index[exc.args[0]]])
+        i = exc.args[0]
+        at = surrogate_at(values[i])
+        raise_rows(
+            f"{what} holds text with a lone surrogate {values[i][at or 0]!r} at character {at} "
+            "(not valid Unicode)", [index[i]], fix=f"repair the text, e.g. {_REPAIR}",
+        )  # fmt: skip
 
 
-def id_texts(raw: pd.Series, index: pd.Index, what: str) -> list[str]:
-    """custom_ids as ``str``, refusing null and empty ids."""
+#: What no custom_id may hold: C0 and C1 control characters, DEL, the Unicode line and paragraph
+#: separators (readers that split lines on them would cut the line in two) and lone surrogates.
+_UNSAFE_ID = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_REPAIR = "df[col] = df[col].str.encode('utf-8', 'replace').str.decode('utf-8')"
+
+
+def id_problem(cid: str) -> str | None:
+    """What makes ``cid`` unusable as a custom_id (empty, a control character, ...), else None.
+
+    Examples
+    --------
+    >>> print(id_problem("a\\nb"))
+    has the character '\\n' at 1 (a control character, line separator or lone surrogate)
+    >>> id_problem("r-1") is None
+    True
+    """
+    if not cid:
+        return "is empty"
+    found = _UNSAFE_ID.search(cid)
+    if found is None:
+        return None
+    return (
+        f"has the character {found.group()!r} at {found.start()} "
+        "(a control character, line separator or lone surrogate)"
+    )
+
+
+def id_texts(raw: pd.Series, index: pd.Index, what: str, first: int = 0) -> list[str]:
+    """custom_ids as ``str``, refusing null and empty ids and ids with control characters.
+
+    ``first`` is the position of the block's first row in the whole data, to name rows by it.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ids = pd.Series(["a", "b\\rc"]); id_texts(ids, ids.index, "id_column 'k'")
+    Traceback (most recent call last):
+    tfbatch_nb.errors.BatchInputError: id_column 'k' has custom_id 'b\\rc' that has the character '\\r' at 1 (a control character, line separator or lone surrogate) at rows [1] (positions [1]); custom_ids must be one line of plain text: clean them (e.g. .str.replace(r'[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]', '', regex=True)) or give id_column= another column
+    """
     null = np.asarray(pd.isna(raw))
     if null.any():
-        raise_rows(f"{what} has null ids", index[null], int(null.sum()))
+        at = np.flatnonzero(null)
+        raise_rows(f"{what} has null ids", index[null], len(at), positions=(at[:5] + first).tolist(),
+                   fix="give every row an id (fill the column, or use the index: leave id_column= out)")  # fmt: skip
     ids = list(map(str, raw.tolist()))
-    if not all(ids):
-        empty = [i for i, v in enumerate(ids) if not v]
-        raise_rows(f"{what} has empty ids", index[empty], len(empty))
-    return ids
+    # One C-level scan of the block's ids; the per-id search below only runs when something is wrong.
+    if all(ids) and _UNSAFE_ID.search("".join(ids)) is None:
+        return ids
+    bad = [i for i, v in enumerate(ids) if id_problem(v)]
+    problem = id_problem(ids[bad[0]])
+    fix = (
+        "give every row an id (fill the column, or use the index: leave id_column= out)"
+        if problem == "is empty" else
+        "custom_ids must be one line of plain text: clean them (e.g. "
+        ".str.replace(r'[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]', '', regex=True)) or give id_column= another column"
+    )  # fmt: skip
+    raise_rows(f"{what} has custom_id {ids[bad[0]]!r} that {problem}", index[bad[:5]], len(bad),
+               positions=[first + i for i in bad[:5]], fix=fix)  # fmt: skip
+
+
+def _assistant_nulls(messages: list[Any]) -> Callable[[tuple[Any, ...]], bool]:
+    # An assistant message may have null fields (content next to tool_calls, refusal); nowhere else
+    # is a null meant: a None there is a missing value that would be sent as null.
+    def ok(path: tuple[Any, ...]) -> bool:
+        return len(path) == 2 and isinstance(m := messages[path[0]], dict) and m.get("role") == "assistant"
+
+    return ok
 
 
 def _one_message_list(value: Any, label: Any, what: str) -> bytes:
     if not isinstance(value, list | tuple) or not value:
-        raise_rows(f"{what} must be a non-empty list of messages, got {type(value).__name__}", [label])
+        raise_rows(f"{what} must be a non-empty list of messages, got {type(value).__name__}", [label],
+                   fix="give [{'role': 'user', 'content': '...'}, ...]")  # fmt: skip
     for m in value:
         if not isinstance(m, dict) or "role" not in m:
             raise_rows(
-                f"{what}: every message must be a dict with 'role' and 'content', got {m!r:.80}", [label]
-            )
+                f"{what}: every message must be a dict with 'role' and 'content', got {m!r:.80}", [label],
+                fix="give [{'role': 'user', 'content': '...'}, ...]",
+            )  # fmt: skip
+    messages = list(value)
     try:
-        return dumps(list(value))
-    except (TypeError, orjson.JSONEncodeError) as exc:
-        raise_rows(f"{what} cannot be serialised to JSON ({exc})", [label])
+        return dumps_exact(messages, _assistant_nulls(messages))
+    except NotExactJSON as exc:
+        raise_rows(f"{what} holds {exc.problem} in {exc.where}", [label], fix=exc.fix)
+    except TypeError as exc:
+        raise_rows(f"{what} cannot be serialised to JSON ({exc})", [label],
+                   fix="give only str, numbers, bools, lists and dicts")  # fmt: skip
 
 
 def message_lists(values: list[Any], index: pd.Index, what: str, head: list[dict[str, Any]]) -> list[bytes]:
@@ -167,8 +269,12 @@ def embedding_inputs(col: pd.Series, what: str) -> tuple[list[bytes], IntArray]:
                 f"{what} has {k} inputs in one request, over the {MAX_EMBEDDING_INPUTS} limit", [label]
             )
         try:
-            out.append(dumps(v))
-        except (TypeError, orjson.JSONEncodeError) as exc:
-            raise_rows(f"{what} cannot be serialised to JSON ({exc})", [label])
+            out.append(dumps_exact(v))
+        except NotExactJSON as exc:
+            raise_rows(f"{what} holds {exc.problem}{f' in {exc.where}' if exc.where else ''}", [label],
+                       fix=exc.fix)  # fmt: skip
+        except TypeError as exc:
+            raise_rows(f"{what} cannot be serialised to JSON ({exc})", [label],
+                       fix="give text, a list of texts or a list of token ids")  # fmt: skip
         counts.append(k)
     return out, np.asarray(counts, dtype=np.int64)

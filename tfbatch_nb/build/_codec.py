@@ -3,6 +3,11 @@
 Escaping a whole column is one ``orjson.dumps`` of the list, split on ``","``: safe because inside an
 escaped JSON string every ``"`` follows a backslash, so ``","`` can only separate two items.
 
+orjson writes NaN and infinity as ``null`` without a word; :func:`dumps_exact` refuses them (and
+``None`` where a null is not meant, pandas' missing values and lone surrogates), naming where in
+the value they are and how to fix them. The check costs nothing on good values: only an encoding
+error or a ``null`` in the output sends it looking.
+
 Examples
 --------
 >>> import numpy as np
@@ -15,14 +20,23 @@ b'{"temperature":0.1,"n":2}'
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import orjson
+import pandas as pd
 
-__all__ = ["IntArray", "dumps", "escape_strings", "find_non_finite"]
+__all__ = [
+    "IntArray",
+    "NotExactJSON",
+    "dumps",
+    "dumps_exact",
+    "escape_strings",
+    "schema_nulls",
+    "surrogate_at",
+]
 
 IntArray = npt.NDArray[np.int64]
 
@@ -58,22 +72,127 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value, default=_default)
 
 
-def find_non_finite(value: Any) -> bool:
-    """Whether a (nested) value holds NaN or infinity, which orjson would silently write as null.
+Path = tuple[Any, ...]
+#: JSON-schema keywords whose values are data, where null is a legitimate value (``"enum": [null]``).
+_DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
+_FILL = "use a finite number, or fill or drop missing values first (df.fillna / df.dropna)"
+_SURROGATE_FIX = "repair the text, e.g. text.encode('utf-8', 'replace').decode()"
+
+
+class NotExactJSON(ValueError):
+    """A value JSON cannot carry exactly: what it is (``problem``), where (``where``) and the ``fix``.
 
     Examples
     --------
-    >>> find_non_finite({"a": [1.0, float("nan")]}), find_non_finite({"a": 1.0})
+    >>> str(NotExactJSON("NaN", "[0]", "fill it"))
+    'NaN in [0]; fill it'
+    """
+
+    def __init__(self, problem: str, where: str, fix: str) -> None:
+        self.problem, self.where, self.fix = problem, where, fix
+        super().__init__(f"{problem}{f' in {where}' if where else ''}; {fix}")
+
+
+def schema_nulls(path: Path) -> bool:
+    """Whether a null at ``path`` is data of a JSON schema (under ``enum``/``const``/``default``/``examples``).
+
+    Examples
+    --------
+    >>> schema_nulls(("properties", "x", "enum", 1)), schema_nulls(("properties", "x", "maximum"))
     (True, False)
     """
+    return any(isinstance(k, str) and k in _DATA_KEYWORDS for k in path)
+
+
+def _where(path: Path) -> str:
+    return "".join(f"[{k!r}]" for k in path)
+
+
+def surrogate_at(text: str) -> int | None:
+    """The position of the first lone surrogate in ``text`` (which UTF-8 cannot encode), else None.
+
+    Examples
+    --------
+    >>> surrogate_at("ab\\ud800"), surrogate_at("ok ✓")
+    (2, None)
+    """
+    if text.isascii():
+        return None
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        return int(exc.start)
+    return None
+
+
+def _find_invalid(value: Any, path: Path, null_ok: Callable[[Path], bool]) -> NotExactJSON | None:
+    if value is None:
+        if null_ok(path):
+            return None
+        drop = ", or leave the key out" if path and isinstance(path[-1], str) else ""
+        return NotExactJSON("None", _where(path), f"give a value{drop} (None would be sent as null)")
+    if isinstance(value, str):
+        at = surrogate_at(value)
+        if at is None:
+            return None
+        problem = f"text with a lone surrogate {value[at]!r} at character {at} (not valid Unicode)"
+        return NotExactJSON(problem, _where(path), _SURROGATE_FIX)
     if isinstance(value, float | np.floating):
-        return not math.isfinite(float(value))
+        if math.isfinite(float(value)):
+            return None
+        return NotExactJSON(f"{float(value)!r} (JSON has no NaN or infinity)", _where(path), _FILL)
+    if value is pd.NA or value is pd.NaT or (isinstance(value, np.datetime64) and np.isnat(value)):
+        return NotExactJSON(f"a missing value ({value!r})", _where(path), _FILL)
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind in "fcmMOU":
+            return _find_invalid(value.tolist(), path, null_ok)
+        return None
     if isinstance(value, dict):
-        return any(find_non_finite(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(find_non_finite(v) for v in value)
-    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
-        return not bool(np.isfinite(value).all())
+        for key, item in value.items():
+            if isinstance(key, str) and surrogate_at(key) is not None:
+                return NotExactJSON(f"a key with a lone surrogate {key!r}", _where(path), _SURROGATE_FIX)
+            found = _find_invalid(item, (*path, key), null_ok)
+            if found is not None:
+                return found
+        return None
+    if isinstance(value, list | tuple | set | frozenset):
+        for i, item in enumerate(value):
+            found = _find_invalid(item, (*path, i), null_ok)
+            if found is not None:
+                return found
+    return None
+
+
+def dumps_exact(value: Any, null_ok: Callable[[Path], bool] | None = None) -> bytes:
+    """:func:`dumps`, refusing what would not come back as given: NaN, infinity, pandas' NA/NaT,
+    lone surrogates, and ``None`` except where ``null_ok(path)`` says a null is meant.
+
+    Raises :class:`NotExactJSON` for those, and ``TypeError`` for other values JSON cannot hold.
+
+    Examples
+    --------
+    >>> dumps_exact([{"role": "user", "content": "hi"}])
+    b'[{"role":"user","content":"hi"}]'
+    >>> dumps_exact({"input": [1.0, float("nan")]})
+    Traceback (most recent call last):
+    tfbatch_nb.build._codec.NotExactJSON: nan (JSON has no NaN or infinity) in ['input'][1]; use a finite number, or fill or drop missing values first (df.fillna / df.dropna)
+    """
+    try:
+        out = dumps(value)
+    except (TypeError, orjson.JSONEncodeError) as exc:
+        found = _find_invalid(value, (), null_ok or _never)
+        if found is not None:
+            raise found from None
+        raise TypeError(str(exc)) from None
+    # NaN, infinity and None all come out as null: look for the cause only when there is one.
+    if b"null" in out:
+        found = _find_invalid(value, (), null_ok or _never)
+        if found is not None:
+            raise found
+    return out
+
+
+def _never(path: Path) -> bool:
     return False
 
 

@@ -139,8 +139,14 @@ class _Encoder:
             self.static_chars += len(literal)
             if name is None:
                 continue
-            if name == "" or name.isdigit():
-                raise BatchInputError(f"prompt field {{{name}}} must name a column, e.g. {{text}}")
+            if name == "":
+                raise BatchInputError(
+                    "prompt field {} must name a column, e.g. {text} (positional fields are not supported)"
+                )
+            if conv not in (None, "r", "s", "a"):
+                raise BatchInputError(
+                    f"prompt field {{{name}!{conv}}}: unknown conversion !{conv}; use !r, !s or !a, or none"
+                )
             if "{" in (spec or ""):
                 raise BatchInputError(
                     f"prompt field {{{name}}}: nested fields in format specs are not supported"
@@ -150,17 +156,19 @@ class _Encoder:
             out.append(self.tpl.slot(slot, inline=True))
         return "".join(out)
 
-    def ids(self, block: pd.DataFrame) -> tuple[Ids, IntArray, bool, int]:
+    def ids(self, block: pd.DataFrame, first: int) -> tuple[Ids, IntArray, bool, int]:
         """Escaped custom_ids, their duplicate keys, whether the keys are exact, and how many are long.
 
         Integer ids take a vectorised path: ``str(int)`` never needs escaping, so one orjson call
         over the numpy array gives every id (for Arrow lines, as a column and an id block), and the
         int64 values themselves are exact keys.
         Other ids are converted with ``str`` and keyed by their str hash (checked again on a match).
+        ``first`` is the position of the block's first row in the data, for error messages.
         """
         name = self.spec.id_column
         if name is None or (name not in block.columns and name == block.index.name):
-            raw: Any = block.index.to_series(index=block.index)
+            # Keep the index's dtype: inferring one would choke on a lone surrogate before we can name it.
+            raw: Any = pd.Series(block.index.array, index=block.index, dtype=block.index.dtype, copy=False)
             what = "the index" if name is None else f"index {name!r}"
         else:
             raw = column(block, name, "id_column")
@@ -171,7 +179,7 @@ class _Encoder:
             if self.arrow:
                 return _arrow.ids_from_ints(keys), keys, True, 0
             return dumps(keys)[1:-1].split(b","), keys, True, 0
-        ids = id_texts(raw, block.index, what)
+        ids = id_texts(raw, block.index, what, first)
         n_long = sum(len(i) > LONG_ID for i in ids) if max(map(len, ids)) > LONG_ID else 0
         # str hashes are cached C values; salted per process, which is fine for an in-process check.
         return (
@@ -187,7 +195,7 @@ class _Encoder:
         cols: dict[str, Cells] = {}
         for slot, name, fmt_spec, conv in self.fields:
             what = f"column {name!r} (prompt field {{{name}}})"
-            col = column(block, name, "prompt field")
+            col = column(block, name, "prompt field", digits=True)
             # Plain text columns go through Arrow; anything else (or any bad row) row by row, which
             # also words the errors.
             arr = _arrow.text_column(col) if self.arrow and not (fmt_spec or conv) else None
@@ -254,12 +262,13 @@ def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[str]]:
     enc = _Encoder(spec)
     spool = Spool()
     keys: list[tuple[IntArray, bool]] = []
-    long_ids, longest = 0, (0, None)
+    long_ids, longest, first = 0, (0, None), 0
     try:
         for block in _blocks(data):
             if not len(block):
                 continue
-            esc_ids, block_keys, exact, n_long = enc.ids(block)
+            esc_ids, block_keys, exact, n_long = enc.ids(block, first)
+            first += len(block)
             cols, n_inputs = enc.cells(block)
             lines, lens, id_block, id_lens = enc.render(esc_ids, cols, len(block))
             big = np.flatnonzero(lens > spec.max_bytes)

@@ -25,6 +25,7 @@ import orjson
 
 from ..errors import BatchInputError
 from ._body import ENDPOINTS, MAX_EMBEDDING_INPUTS, schema_from_body
+from ._cells import id_problem
 from ._codec import escape_strings
 from ._spool import Spool, join_ids
 
@@ -92,6 +93,10 @@ def load_lines(
             cid, body = obj.get("custom_id"), obj.get("body")
             if not isinstance(cid, str) or not cid:
                 bad(where, "custom_id must be a non-empty string")
+                continue
+            problem = id_problem(cid)
+            if problem:
+                bad(where, f"custom_id {cid!r} {problem}; custom_ids must be one line of plain text")
                 continue
             if cid in seen:
                 bad(where, f"duplicate custom_id {cid!r} (first at {seen[cid]})")

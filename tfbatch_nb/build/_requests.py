@@ -38,8 +38,10 @@ from ._body import (
     BUILD_ENDPOINTS,
     ENDPOINTS,
     MAX_EMBEDDING_INPUTS,
+    check_limit,
     check_params,
     check_sources,
+    check_text,
     normalise_endpoint,
     response_format_body,
 )
@@ -348,6 +350,7 @@ class BatchRequests:
         '/v1/embeddings'
         """
         paths = [path] if isinstance(path, str | os.PathLike) else list(path)
+        max_lines, max_bytes = check_limit("max_lines", max_lines), check_limit("max_bytes", max_bytes)
         prov = resolve(provider) if provider is not None else None
         ep = normalise_endpoint(endpoint, embeddings=False, allowed=ENDPOINTS) if endpoint else None
         omit = prov is not None and prov.omit_routing
@@ -429,22 +432,21 @@ def build_requests(
     ('/v1/embeddings', ['d1', 'd2'])
     """
     ep = normalise_endpoint(endpoint, embeddings=input is not None, allowed=BUILD_ENDPOINTS)
-    if not isinstance(model, str) or not model.strip():
-        raise BatchInputError(
-            f"model= must be a non-empty catalog id like 'openai-main/gpt-4o-mini', got {model!r}"
-        )
-    for name, value in (("max_lines", max_lines), ("max_bytes", max_bytes)):
-        if not isinstance(value, int | np.integer) or value < 1:
-            raise BatchInputError(f"{name}= must be a positive integer, got {value!r}")
-    check_sources(ep, prompt=prompt, messages=messages, system=system, input=input)
+    check_text("model", model, "model='openai-main/gpt-4o-mini' (a catalog id)")
+    lines_cap, bytes_cap = check_limit("max_lines", max_lines), check_limit("max_bytes", max_bytes)
+    check_sources(ep, prompt=prompt, messages=messages, system=system, input=input, id_column=id_column)
+    if prompt is not None:
+        check_text("prompt", prompt, "prompt='Classify: {text}'")
+    if system is not None:
+        check_text("system", system, "system='Answer in one word.' (or leave system= out)")
     extra, schema = response_format_body(response_format, ep)
     prov = resolve(provider) if provider is not None else None
     spec = BuildSpec(endpoint=ep, model=model, prompt=prompt, messages=messages, system=system, input=input,
-                     id_column=id_column, params=check_params(params), extra=extra, max_bytes=int(max_bytes))  # fmt: skip
+                     id_column=id_column, params=check_params(params), extra=extra, max_bytes=bytes_cap)  # fmt: skip
     spool, found = encode_frames(data, spec)
     try:
         reqs = BatchRequests(spool, endpoint=ep, model=model, provider=prov, response_schema=schema,
-                             max_lines=int(max_lines), max_bytes=int(max_bytes), warnings=found,
+                             max_lines=lines_cap, max_bytes=bytes_cap, warnings=found,
                              id_column=id_column)  # fmt: skip
     except BaseException:
         spool.discard()
