@@ -78,9 +78,13 @@ def test_bad_line_empty_file_and_blank_lines(tmp_path: Path, monkeypatch: pytest
     assert _arrow.read_plain(bad) is None
     assert _arrow.read_plain(write(tmp_path / "empty.jsonl", [])) is None
     blank = tmp_path / "blank.jsonl"
-    blank.write_bytes(b"\n\r\n".join(orjson.dumps(ln) for ln in plain(3)) + b"\n  \n")
+    blank.write_bytes(b"\n\r\n".join(orjson.dumps(ln) for ln in plain(3)) + b"\n\n")
     assert _arrow.read_plain(blank) is not None
-    both_paths(monkeypatch, [bad, blank])
+    # A line of spaces is blank too, but the fast path only takes lines that are "{...}" or empty.
+    spaces = tmp_path / "spaces.jsonl"
+    spaces.write_bytes(b"\n \t\n".join(orjson.dumps(ln) for ln in plain(3)) + b"\n  \n")
+    assert _arrow.read_plain(spaces) is None
+    both_paths(monkeypatch, [bad, blank, spaces])
 
 
 def test_many_batches_and_a_line_longer_than_a_block(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

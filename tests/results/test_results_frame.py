@@ -82,8 +82,11 @@ def test_without_custom_ids_rows_follow_the_files(tmp_path: Path) -> None:
 def test_duplicates_prefer_success(tmp_path: Path, first: Any, second: Any, winner: str) -> None:
     out = write(tmp_path / "out.jsonl", [first])
     err = write(tmp_path / "err.jsonl", [second])
-    df = parse_results([out], [err], custom_ids=["a"])
-    assert len(df) == 1
+    with pytest.warns(
+        UserWarning, match=r"1 result line\(s\) repeat a custom_id seen before \(e\.g\. 'a' in err"
+    ):
+        df = parse_results([out], [err], custom_ids=["a"])
+    assert len(df) == 1 and df.attrs["duplicates"] == 1
     assert df.at["a", "status"] == winner
     if first["custom_id"] == "a" and winner == "failed" and second["response"] is not None:
         assert df.at["a", "error_code"] == second["response"]["body"]["error"]["code"]  # later line on a tie
@@ -93,7 +96,8 @@ def test_duplicates_within_one_file(tmp_path: Path) -> None:
     out = write(
         tmp_path / "out.jsonl", [line("a", chat("one")), line("a", chat("two")), line("b", chat("B"))]
     )
-    df = parse_results([out])
+    with pytest.warns(UserWarning, match="repeat a custom_id"):
+        df = parse_results([out])
     assert list(df.index) == ["a", "b"]
     assert df.at["a", "content"] == "two"
 

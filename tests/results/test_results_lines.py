@@ -287,9 +287,10 @@ def test_fast_and_slow_paths_agree(tmp_path: Path) -> None:
     # (a duplicate custom_id always goes there): rows must be identical.
     ok = line("a", chat("same text"))
     df = parse_results([write(tmp_path / "o.jsonl", [ok])])
-    df2 = parse_results(
-        [write(tmp_path / "o2.jsonl", [line("a", None, status_code=None, error={"code": "x"}), ok])]
-    )
+    with pytest.warns(UserWarning, match="repeat a custom_id"):
+        df2 = parse_results(
+            [write(tmp_path / "o2.jsonl", [line("a", None, status_code=None, error={"code": "x"}), ok])]
+        )
     pd.testing.assert_frame_equal(df, df2)
 
 
@@ -360,8 +361,13 @@ def test_bad_json_and_empty_lines(tmp_path: Path) -> None:
 
 def test_line_without_custom_id_is_skipped_with_warning(tmp_path: Path) -> None:
     path = write(tmp_path / "o.jsonl", [{"response": None, "error": None}, [1, 2], line("a", chat("x"))])
-    with pytest.warns(UserWarning, match="without a custom_id"):
+    with pytest.warns(UserWarning) as caught:
         df = parse_results([path])
+    messages = [str(w.message).removeprefix(f"{path}:") for w in caught]
+    assert messages == [
+        '1: skipped a result line without a custom_id: {"response":null,"error":null}',
+        "2: skipped a result line that is not a JSON object: [1,2]",
+    ]
     assert list(df.index) == ["a"]
 
 

@@ -11,13 +11,23 @@ file line by line instead, whenever the file does not parse against the schema (
 endpoint, an ``error`` object, a wrongly typed field, a bad line, an empty file) or a single row
 is not a plain success (missing fields, HTTP status >= 400, ``choices[0]`` not choice 0, null
 content). Rows it does return are exactly what the per-line path would give.
+
+pyarrow's parser is laxer than JSON Lines read with orjson: it takes invalid UTF-8 (even in a
+skipped field), ``NaN`` / ``Infinity``, two objects on one line and an object spread over several.
+So the bytes are checked as pyarrow reads them (:class:`_Checked`, one pass over memory pyarrow
+reads anyway): valid UTF-8, no ``NaN`` / ``Infinity`` token, and every line ``{...}`` or blank,
+with exactly one row per non-blank line. Anything else goes to the per-line path, which says what
+is wrong with which line. CR and CRLF line ends are handed to pyarrow as LF (CRLF as a blank line).
 """
 
 from __future__ import annotations
 
+import codecs
+import io
 import os
 from typing import Any
 
+import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 import pyarrow.json as pj  # type: ignore[import-untyped]
@@ -43,6 +53,83 @@ def _line_schema() -> Any:
 
 
 _PARSE = pj.ParseOptions(explicit_schema=_line_schema(), unexpected_field_behavior="ignore")
+
+_LF, _OPEN, _CLOSE = ord("\n"), ord("{"), ord("}")
+_BOM = codecs.BOM_UTF8
+# Tokens pyarrow accepts and orjson refuses; a false alarm (the word inside a text) only costs speed.
+_NON_JSON = (b"NaN", b"Infinity")
+
+
+class _Declined(Exception):
+    """Raised from inside pyarrow's read: the file is not plain JSON Lines, read it line by line."""
+
+
+class _Checked(io.RawIOBase):
+    """A binary file checked as pyarrow reads it (see the module docstring); counts the lines.
+
+    A line break is an LF whose previous byte is ``}`` or LF and whose next byte is ``{`` or LF,
+    so no JSON value can continue over it; with one row per ``}``-ended line, each line holds
+    exactly one object, as orjson would read it.
+    """
+
+    def __init__(self, fh: Any) -> None:
+        super().__init__()
+        self.fh = fh
+        self.lines = 0  # non-blank lines seen
+        self.last = _LF  # the byte before the current block: the file starts as after a line break
+        self.edge = b""  # the end of the previous block, for a token cut in two
+        self.utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.start = True
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        block: bytes = self.fh.read(size)
+        if not block:
+            self.utf8.decode(b"", final=True) if not self.edge.isascii() else None
+            if self.last == _CLOSE:
+                self.lines += 1
+            elif self.last != _LF:
+                raise _Declined("the last line does not end with '}'")
+            return block
+        if self.start:
+            self.start = False
+            view = block[3:] if block.startswith(_BOM) else block  # pyarrow skips a leading BOM
+        else:
+            view = block
+        if b"\r" in view:
+            # CR and CRLF become LF (CRLF: a blank line): pyarrow then sees what orjson will.
+            view = view.replace(b"\r", b"\n")
+            block = block.replace(b"\r", b"\n")
+        if not view.isascii():
+            try:
+                self.utf8.decode(view)
+            except UnicodeDecodeError as exc:
+                raise _Declined("not valid UTF-8") from exc
+        for token in _NON_JSON:
+            if token in view or token in self.edge + view[:8]:
+                raise _Declined("NaN or Infinity")
+        self._lines(np.frombuffer(view, dtype=np.uint8))
+        self.edge = view[-8:]
+        return block
+
+    def _lines(self, a: Any) -> None:
+        if not a.size:
+            return
+        if self.last == _LF and a[0] not in (_OPEN, _LF):
+            raise _Declined("a line does not start with '{'")
+        lf = np.flatnonzero(a == _LF)
+        if lf.size:
+            before = a[lf[lf > 0] - 1]
+            if lf[0] == 0:
+                before = np.concatenate([np.asarray([self.last], dtype=np.uint8), before])
+            after = a[lf[lf + 1 < a.size] + 1]
+            closes = before == _CLOSE
+            if not (closes | (before == _LF)).all() or not ((after == _OPEN) | (after == _LF)).all():
+                raise _Declined("a line is not one JSON object")
+            self.lines += int(closes.sum())
+        self.last = int(a[-1])
 
 
 def read_plain(path: os.PathLike[str] | str) -> dict[str, Any] | None:
@@ -73,18 +160,22 @@ def read_plain(path: os.PathLike[str] | str) -> dict[str, Any] | None:
     True
     """
     batches: list[dict[str, Any]] = []
+    rows = 0
     try:
-        reader = pj.open_json(path, read_options=pj.ReadOptions(block_size=BLOCK_BYTES), parse_options=_PARSE)
-        for batch in reader:
-            columns = _columns(pa.Table.from_batches([batch]))
-            if columns is None:
-                return None  # the first odd batch decides: nothing later can make the file plain
-            batches.append(columns)
-    except (pa.ArrowException, ValueError, TypeError, KeyError, IndexError, OSError):
+        with open(path, "rb", buffering=0) as fh:
+            checked = _Checked(fh)
+            read_options = pj.ReadOptions(block_size=BLOCK_BYTES)
+            for batch in pj.open_json(checked, read_options=read_options, parse_options=_PARSE):
+                columns = _columns(pa.Table.from_batches([batch]))
+                if columns is None:
+                    return None  # the first odd batch decides: nothing later can make the file plain
+                batches.append(columns)
+                rows += batch.num_rows
+    except (_Declined, pa.ArrowException, ValueError, TypeError, KeyError, IndexError, OSError):
         # ArrowInvalid is a ValueError; any surprise at all means "not the plain shape". The
         # per-line path re-reads the file and reports real problems (bad lines, missing file).
         return None
-    if not batches:
+    if not batches or rows != checked.lines:
         return None
     return {name: pa.chunked_array([c for b in batches for c in b[name].chunks]) for name in FIELDS}
 

@@ -31,7 +31,6 @@ infers the dtype, which keeps the dtypes the same whichever path read a file.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -41,8 +40,6 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.compute as pc  # type: ignore[import-untyped]
 
 __all__ = ["EMBEDDING_COLUMNS", "FIELDS", "RESULT_COLUMNS", "Pieces", "Row", "build_frame", "flatten"]
-
-log = logging.getLogger(__name__)
 
 _STATUS = ("status", "status_code")
 _USAGE_AND_ERROR = (
@@ -93,7 +90,7 @@ Pieces = dict[str, list[Any]]
 
 # Which of two lines for one custom_id wins: a success over anything (a retried request's success
 # is the answer the user paid for), a real failure over "never ran"; on a tie the later line wins,
-# because callers list a retry's files after the original's.
+# because callers list a retry's files after the original's. parse_results warns about repeats.
 _RANK = {"completed": 2, "failed": 1}
 
 _STR_DTYPE: list[Any] = []  # [dtype or None]: what pandas infers for strings, when arrow-backed
@@ -129,18 +126,23 @@ def flatten(pieces: list[Any]) -> list[Any]:
     return out
 
 
-def _winners(ids: list[str], status: list[Any]) -> list[int]:
-    """Row of each distinct custom_id (in order of first appearance) whose line wins."""
+def _winners(ids: list[str], status: list[Any]) -> tuple[list[int], list[int]]:
+    """(row of each distinct custom_id whose line wins, in order of first appearance; rows of repeats).
+
+    A repeat is a line whose custom_id an earlier line already had.
+    """
     winner: dict[str, int] = {}
+    repeats: list[int] = []
     for i, cid in enumerate(ids):
         at = winner.get(cid)
         if at is None:
             winner[cid] = i
-        elif _RANK.get(status[i], 0) >= _RANK.get(status[at], 0):
-            log.debug("custom_id %r appears more than once; the line with status %s wins", cid, status[i])
+            continue
+        repeats.append(i)
+        if _RANK.get(status[i], 0) >= _RANK.get(status[at], 0):
             winner[cid] = i
     # dicts keep first-insertion order even when a value is replaced: rows stay where first seen
-    return list(winner.values())
+    return list(winner.values()), repeats
 
 
 def _arrow_chunks(pieces: list[Any], kind: Any) -> Any:
@@ -204,27 +206,29 @@ def build_frame(
     *,
     custom_ids: Sequence[str] | None,
     unlisted: str,
-) -> tuple[pd.DataFrame, int, list[str]]:
+) -> tuple[pd.DataFrame, int, list[str], list[int]]:
     """The frame with columns ``names`` from the pieces of all files, in file order.
 
     Pieces of ``names`` are consumed (popped) as their columns are built.
 
     Returns
     -------
-    (frame, number of listed ids in no file, ids in the files but not listed)
+    (frame, number of listed ids in no file, ids in the files but not listed, positions among all
+    files' lines of the lines that repeat an earlier line's custom_id)
 
     Examples
     --------
-    >>> pieces = {"custom_id": [["a", "b"]], "status": [["completed", "failed"]]}
-    >>> frame, n_missing, extra = build_frame(pieces, ["status"], custom_ids=["b", "c"], unlisted="missing")
-    >>> frame.status.to_dict(), n_missing, extra
-    ({'b': 'failed', 'c': 'missing', 'a': 'completed'}, 1, ['a'])
+    >>> pieces = {"custom_id": [["a", "b", "a"]], "status": [["completed", "failed", "failed"]]}
+    >>> frame, n_missing, extra, repeats = build_frame(pieces, ["status"], custom_ids=["b", "c"], unlisted="missing")
+    >>> frame.status.to_dict(), n_missing, extra, repeats
+    ({'b': 'failed', 'c': 'missing', 'a': 'completed'}, 1, ['a'], [2])
     """
     ids = flatten(pieces["custom_id"])
     rows: list[int] | None = None  # row of each distinct id; None: every row, as is
+    repeats: list[int] = []
     first = dict(zip(ids, range(len(ids)), strict=True))
     if len(first) < len(ids):
-        rows = _winners(ids, flatten(pieces["status"]))
+        rows, repeats = _winners(ids, flatten(pieces["status"]))
         distinct = [ids[i] for i in rows]
         first = dict(zip(distinct, range(len(distinct)), strict=True))
     else:
@@ -268,4 +272,4 @@ def build_frame(
     for name in _OBJECT_COLUMNS:  # python objects: keep them as they are, never as strings
         if name in frame and frame[name].dtype != object:
             frame[name] = frame[name].astype(object)
-    return frame, n_missing, [distinct[i] for i in extra]
+    return frame, n_missing, [distinct[i] for i in extra], repeats

@@ -9,6 +9,7 @@ successful chat completion, is unpacked inline, every other line becomes a :clas
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import gc
 import os
@@ -35,45 +36,130 @@ _ENDED = {"batch_expired": "expired", "batch_cancelled": "cancelled"}
 _STACKLEVEL = 3
 
 
-def _decode_block(block: bytes, path: os.PathLike[str] | str, first_line: int) -> list[Any]:
-    """All JSON values of one block of whole lines; bad lines are warned about and skipped."""
+def _where(path: os.PathLike[str] | str, line_no: int) -> str:
+    """How a row's message names a line: the file's name, without the (often temporary) folder."""
+    return f"line {line_no} of {os.path.basename(os.fspath(path))}"
+
+
+def _custom_id(line: Any) -> str | None:
+    """A decoded line's custom_id as a string, or None when it has none (missing, null, an object).
+
+    A number or boolean id is kept as its JSON text (``7`` -> ``"7"``, ``true`` -> ``"true"``).
+    """
+    cid = line.get("custom_id") if isinstance(line, dict) else None
+    if cid is None or isinstance(cid, str):
+        return cid
+    if isinstance(cid, bool):
+        return "true" if cid else "false"
+    if isinstance(cid, int):
+        return str(cid)
+    if isinstance(cid, float):
+        return orjson.dumps(cid).decode()
+    return None
+
+
+def _invalid_utf8(raw: bytes, path: os.PathLike[str] | str, line_no: int) -> tuple[bool, Row | None]:
+    """(whether the line is not valid UTF-8, its failed row or None without a readable custom_id).
+
+    The line is decoded with U+FFFD for the bad bytes to find its custom_id; an id that came out
+    with a U+FFFD the file does not hold is itself damaged, and the line is skipped with a warning.
+    """
+    try:
+        raw.decode()
+        return False, None
+    except UnicodeDecodeError as exc:
+        byte, at = raw[exc.start], exc.start + 1
+    what = f"not valid UTF-8 (byte 0x{byte:02x} at byte {at} of the line)"
+    try:
+        cid = _custom_id(orjson.loads(raw.decode(errors="replace")))
+    except orjson.JSONDecodeError:
+        cid = None
+    if cid is None or ("\ufffd" in cid and cid.encode() not in raw):
+        msg = f"{os.fspath(path)}:{line_no}: skipped a line that is {what} and has no readable custom_id"
+        warnings.warn(msg, stacklevel=_STACKLEVEL + 3)  # + _invalid_utf8, _decode_block, _blocks
+        return True, None
+    message = f"{_where(path, line_no)} is {what}: the answer cannot be read"
+    return True, Row(cid, "failed", error_code="invalid_utf8", error_message=message)
+
+
+def _decode_block(
+    block: bytes, path: os.PathLike[str] | str, first_line: int, *, last: bool = False
+) -> tuple[list[Any], list[int] | None]:
+    """(the JSON values of one block of whole lines, their line numbers); bad lines are warned about.
+
+    The line numbers are None when every non-empty line gave a value (the common case), in order.
+    A line that is not valid UTF-8 gives its failed :class:`Row` in place of a value. ``last``: the
+    block ends without a line break (a truncated file, perhaps).
+    """
     loads = orjson.loads
     try:
         # One call per line beats one call on the block joined into an array (measured: the
         # array form is ~2x slower); an empty or whitespace-only line lands in the slow path.
-        return [loads(ln) for ln in block.split(b"\n") if ln]
+        return [loads(ln) for ln in block.split(b"\n") if ln], None
     except orjson.JSONDecodeError:
         pass
     values: list[Any] = []
-    for n, raw in enumerate(block.split(b"\n"), first_line):
+    numbers: list[int] = []
+    lines = block.split(b"\n")
+    for n, raw in enumerate(lines, first_line):
         if not raw.strip():
             continue
         try:
             values.append(orjson.loads(raw))
+            numbers.append(n)
+            continue
         except orjson.JSONDecodeError as exc:
-            msg = f"{os.fspath(path)}:{n}: skipped a line that is not valid JSON ({exc})"
+            error = exc
+        invalid, row = _invalid_utf8(raw, path, n)
+        if row is not None:
+            values.append(row)
+            numbers.append(n)
+        if not invalid:
+            end = last and n == first_line + len(lines) - 1
+            cut = " (the file ends inside this line: is it truncated?)" if end else ""
+            msg = f"{os.fspath(path)}:{n}: skipped a line that is not valid JSON ({error}){cut}"
             warnings.warn(msg, stacklevel=_STACKLEVEL + 2)  # + _decode_block, + _blocks
-    return values
+    return values, numbers
 
 
-def _blocks(path: os.PathLike[str] | str) -> Iterator[list[Any]]:
-    """The decoded lines of a JSONL file, one list per block of about :data:`BLOCK_BYTES`."""
+def _blocks(path: os.PathLike[str] | str) -> Iterator[tuple[list[Any], list[int] | None, bytes, int]]:
+    """Per block of about :data:`BLOCK_BYTES`: :func:`_decode_block`'s pair, the block, its first line.
+
+    LF, CRLF and CR all end a line, and a UTF-8 byte order mark at the start is skipped (both as
+    the fast path reads them), so line numbers are the ones an editor shows.
+    """
     line_no = 1
     tail = b""
     with open(path, "rb") as fh:
-        while True:
-            chunk = fh.read(BLOCK_BYTES)
-            if not chunk:
-                break
+        chunk = fh.read(BLOCK_BYTES)
+        chunk = chunk[len(codecs.BOM_UTF8) :] if chunk.startswith(codecs.BOM_UTF8) else chunk
+        while chunk:
+            if chunk.endswith(b"\r"):
+                chunk += fh.read(1)  # keep a CRLF in one piece: one line break, not two
+            if b"\r" in chunk:
+                chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
             cut = chunk.rfind(b"\n")
             if cut < 0:  # a line longer than a block: keep accumulating
                 tail += chunk
-                continue
-            block, tail = tail + chunk[:cut], chunk[cut + 1 :]
-            yield _decode_block(block, path, line_no)
-            line_no += block.count(b"\n") + 1
+            else:
+                block, tail = tail + chunk[:cut], chunk[cut + 1 :]
+                yield *_decode_block(block, path, line_no), block, line_no
+                line_no += block.count(b"\n") + 1
+            chunk = fh.read(BLOCK_BYTES)
     if tail.strip():
-        yield _decode_block(tail, path, line_no)
+        yield *_decode_block(tail, path, line_no, last=True), tail, line_no
+
+
+def _line_of(block: bytes, first_line: int, numbers: list[int] | None, k: int) -> int:
+    """The number of the line that gave value ``k`` of a block (``numbers`` from :func:`_decode_block`)."""
+    if numbers is not None:
+        return numbers[k]
+    for n, raw in enumerate(block.split(b"\n"), first_line):
+        if raw:
+            if k == 0:
+                return n
+            k -= 1
+    return first_line  # not reached: without numbers, each non-empty line gave one value
 
 
 def _int(value: Any) -> int | None:
@@ -176,12 +262,11 @@ def _row(line: Any) -> Row | None:
     >>> _row({"custom_id": "b", "error": {"code": "batch_expired", "message": "expired"}}).status
     'expired'
     """
-    if not isinstance(line, dict):
+    if isinstance(line, Row):
+        return line  # made by _decode_block for a line that is not valid UTF-8
+    cid = _custom_id(line)
+    if cid is None:
         return None
-    cid = line.get("custom_id")
-    if cid is None or isinstance(cid, (dict, list)):
-        return None
-    cid = str(cid)
     resp = line.get("response")
     error = line.get("error")
     if not isinstance(resp, dict):
@@ -264,9 +349,11 @@ def _no_gc() -> Iterator[None]:
 def read_lines(path: os.PathLike[str] | str) -> dict[str, list[Any]]:
     """The columns (:data:`~tfbatch_nb.results._frame.FIELDS`) of one file, one entry per line.
 
-    Empty lines are skipped; a line that is not valid JSON, or has no custom_id, is skipped with a
-    warning (naming the file and 1-based line number for bad JSON). Duplicated custom_ids are kept,
-    in file order: the frame builder decides which wins.
+    Blank lines are skipped; a line that is not valid JSON, or has no custom_id (not an object,
+    ``null``), is skipped with a warning naming the file and 1-based line number. A line that is not
+    valid UTF-8 is a ``failed`` row (``invalid_utf8``) when its custom_id is readable, else skipped
+    with such a warning. Duplicated custom_ids are kept, in file order: the frame builder decides
+    which wins.
 
     Examples
     --------
@@ -281,7 +368,7 @@ def read_lines(path: os.PathLike[str] | str) -> dict[str, list[Any]]:
     apps = [cols[name].append for name in FIELDS]  # in Row's order:
     a_cid, a_status, a_code, a_content, a_finish, a_pt, a_ct, a_tt, a_ec, a_em, a_rid, a_emb = apps
     with _no_gc():
-        for values in _blocks(path):
+        for values, numbers, block, first_line in _blocks(path):
             for d in values:
                 # Each check mirrors what _row() would decide, so both give identical columns;
                 # anything unusual (None content, refusals, bad types, errors) takes _row().
@@ -325,8 +412,11 @@ def read_lines(path: os.PathLike[str] | str) -> dict[str, list[Any]]:
                     continue
                 fields = _row(d)
                 if fields is None:
-                    msg = f"skipped a result line without a custom_id: {str(d)[:80]}"
-                    warnings.warn(msg, stacklevel=_STACKLEVEL)
+                    k = next(i for i, v in enumerate(values) if v is d)  # rare: no cost per good line
+                    at = f"{os.fspath(path)}:{_line_of(block, first_line, numbers, k)}"
+                    what = "without a custom_id" if isinstance(d, dict) else "that is not a JSON object"
+                    excerpt = orjson.dumps(d)[:80].decode(errors="replace")
+                    warnings.warn(f"{at}: skipped a result line {what}: {excerpt}", stacklevel=_STACKLEVEL)
                     continue
                 for append, value in zip(apps, fields, strict=True):
                     append(value)

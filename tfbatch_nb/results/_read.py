@@ -65,8 +65,16 @@ def parse_results(
     Notes
     -----
     A custom_id seen twice keeps its successful line (a retried request's success is the answer),
-    else a failure over a never-run line, else the later line. Chat answers with ``n > 1`` keep
-    choice 0. A line that is not JSON is skipped with a warning naming file and line.
+    else a failure over a never-run line, else the later line; a warning names the count, a file
+    and an id, and ``frame.attrs["duplicates"]`` is the number of lines dropped so (0 when none).
+    Chat answers with ``n > 1`` keep choice 0.
+
+    Hostile files read the same by both paths: a UTF-8 BOM at the start is skipped; LF, CRLF and
+    CR all end a line; blank lines are skipped. A line that is not valid JSON, not a JSON object,
+    or has no custom_id (missing or ``null``) is skipped with a warning naming file and line; a
+    number or boolean custom_id is kept as its JSON text (``7`` -> ``"7"``). A line that is not
+    valid UTF-8 is a ``failed`` row with ``error_code`` ``invalid_utf8`` and a message naming the
+    line, or, when its custom_id is unreadable too, skipped with such a warning.
 
     Examples
     --------
@@ -79,7 +87,8 @@ def parse_results(
     {'a': {'status': 'completed', 'content': 'hi'}, 'b': {'status': 'expired', 'content': nan}}
     """
     pieces: Pieces = {name: [] for name in FIELDS}
-    for path in [*outputs, *errors]:
+    paths = [*outputs, *errors]
+    for path in paths:
         columns = read_plain(path) if FAST_PATH else None
         for name, piece in (read_lines(path) if columns is None else columns).items():
             pieces[name].append(piece)
@@ -94,9 +103,18 @@ def parse_results(
         pieces.update({k: [v] for k, v in flat.items()})
     else:
         pieces["parsed"] = [[None] * sum(len(piece) for piece in pieces["custom_id"])]
-    frame, n_missing, extra = build_frame(
+    frame, n_missing, extra, repeats = build_frame(
         pieces, EMBEDDING_COLUMNS if embeddings else RESULT_COLUMNS, custom_ids=custom_ids, unlisted=unlisted
     )
+    frame.attrs["duplicates"] = len(repeats)
+    if repeats:
+        cid, path = _line_at(pieces["custom_id"], paths, repeats[0])
+        warnings.warn(
+            f"{len(repeats)} result line(s) repeat a custom_id seen before (e.g. {cid!r} in {path}); "
+            "kept one row per custom_id (a completed line over a failed one over one that never ran, "
+            "else the later line); frame.attrs['duplicates'] counts these lines",
+            stacklevel=2,
+        )
     if extra:
         warnings.warn(
             f"{len(extra)} custom_id(s) in the result files are not among the {len(frame) - len(extra)} "
@@ -109,6 +127,16 @@ def parse_results(
             stacklevel=2,
         )
     return frame
+
+
+def _line_at(ids: list[Any], paths: list[PathLike], at: int) -> tuple[str, str]:
+    """(custom_id, file name) of line ``at`` among all files' lines (``ids``: one piece per file)."""
+    for piece, path in zip(ids, paths, strict=True):
+        if at < len(piece):
+            cid = piece[at] if isinstance(piece, list) else piece[at].as_py()
+            return cid, os.path.basename(os.fspath(path))
+        at -= len(piece)
+    raise IndexError(at)
 
 
 def _paths(value: PathLike | Sequence[PathLike] | None) -> list[PathLike]:
