@@ -192,15 +192,33 @@ gw.submit(breqs, name="bedrock-reviews").wait()
 #
 # TrueFoundry's *virtual models* route, retry and fall back between providers one request at a
 # time. A batch runs on a single provider, so the Batch API accepts only a real **catalog id**
-# (`integration/model`). A bare or virtual model name is accepted by the upload, then the batch
-# **fails validation**. The status says `failed` and `errors()` says why, line by line:
+# (`integration/model`). A bare or virtual model name is refused by `submit`, before anything is
+# uploaded or paid for:
 
 # %%
 gw = connect("openai-main")
 bad = tfb.build_requests(
     df, model="my-virtual-model", prompt="Sentiment of: {text}", id_column="review_id", max_tokens=5
 )
-failed = gw.submit(bad, name="virtual-model").wait()
+try:
+    gw.submit(bad, name="virtual-model")
+except tfb.BatchInputError as err:
+    print(err)
+
+# %% [markdown]
+# A catalog id of an integration the gateway does not have passes that check and is uploaded;
+# then the batch **fails validation**. The status says `failed` and `errors()` says why, line by
+# line:
+
+# %%
+unknown = tfb.build_requests(
+    df,
+    model="no-such-integration/gpt-4o-mini",
+    prompt="Sentiment of: {text}",
+    id_column="review_id",
+    max_tokens=5,
+)
+failed = gw.submit(unknown, name="unknown-integration").wait()
 failed
 
 # %%
@@ -208,8 +226,8 @@ errs = failed.errors()
 errs.loc[errs.kind == "validation", ["line", "code", "message"]].head(3)
 
 # %% [markdown]
-# `results()` of a batch whose every part failed validation raises `BatchFailedError`, which
-# carries the same lines (there are no answers to return):
+# `results()` of a batch whose every part failed without writing a result file raises
+# `BatchFailedError`, which carries the same lines (there are no answers to return):
 
 # %%
 try:

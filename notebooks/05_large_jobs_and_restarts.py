@@ -190,6 +190,9 @@ fw = tfb.connect(
         "speed": 4.0,
         "forward_to": model_server.url,
         "forward_api_key": model_server.api_key,
+        # The forwarder drops "openai-main/" on the way up, as Ollama or vLLM want ("gpt-4o-mini");
+        # this stand-in model server is another local gateway, which wants catalog ids: keep them.
+        "forward_model_map": lambda model: model,
     },
 )
 small = tfb.build_requests(
