@@ -135,3 +135,17 @@ def test_a_corrupted_journal_names_its_file(tmp_path: Path) -> None:
     (tmp_path / "journal.sqlite3").write_bytes(b"not a database " * 100)
     with pytest.raises(tfb.TfBatchError, match=r"journal\.sqlite3.*move it aside"):
         tfb.connect("http://127.0.0.1:9/v1", "k", journal=tmp_path)
+
+
+def test_a_create_committed_after_its_504_is_found_not_repeated(
+    start_gateway: Callable[..., Any], connect_to: Callable[..., Any], make_requests: Any
+) -> None:
+    # A proxy answers 504 while the server commits the batch two seconds later: one batch per part.
+    server = start_gateway(faults=["late_commit@POST /batches=1#2"], late_commit_delay=2.0)
+    gw = connect_to(server)
+    batch = gw.submit(make_requests(max_lines=20), name="late")
+    assert batch.wait(progress=False).status == "completed"
+    assert batch.results()["status"].eq("completed").all()
+    tags = sorted((b.metadata or {}).get("tfbatch_part") for b in gateway_batches(gw))
+    assert tags == ["0", "1"]
+    assert batch.snapshot().transient_errors == 2  # each 504 was seen, and searched past
