@@ -3,20 +3,25 @@
 ``tfbatch demo [--rows N]``
     The quickstart flow, headless: a frame of reviews -> requests -> the embedded local
     gateway -> wait -> the joined results table, printed. Needs no API key and no network.
-``tfbatch gateway [--host] [--port] [--data-dir] [--api-key] [--speed S] [--fault SPEC]``
-    Serves the local gateway in the foreground until Ctrl-C. With ``--forward-to URL
-    [--forward-api-key-env NAME] [--forward-model IN=OUT ...] [--concurrency N]`` each request goes
-    on to that real-time OpenAI-compatible server (vLLM, Ollama, a litellm proxy).
+``tfbatch gateway [--host] [--port] [--data-dir] [--speed S] [--fault SPEC] [--max-upload-mb N]``
+    Serves the local gateway in the foreground until Ctrl-C or SIGTERM (it stops within about a
+    second). The bearer token comes from ``$TFBATCH_GATEWAY_KEY`` (``--api-key`` works too, but
+    shows the key in the process list). With ``--forward-to URL [--forward-api-key-env NAME]
+    [--forward-model IN=OUT ...] [--concurrency N]`` each request goes on to that real-time
+    OpenAI-compatible server (vLLM, Ollama, a litellm proxy).
+
+A bad flag is one line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["main"]
 
@@ -25,8 +30,15 @@ DEMO_PROMPT = "Classify the sentiment of this review: {text}"
 DEMO_SYSTEM = "Answer with one word: positive, negative or neutral."
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line: what is wrong, and where the usage is."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="tfbatch",
         description="Batch predictions through the TrueFoundry AI Gateway (or the embedded local one).",
     )
@@ -37,17 +49,24 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--speed",
         default="max",
+        type=_speed,
         help='gateway speed: "max" (default), or a multiplier of the tutorial pace (e.g. 1)',
     )
 
     gw = sub.add_parser("gateway", help="serve the local gateway in the foreground")
     gw.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    gw.add_argument("--port", type=int, default=8008, help="port (default 8008; 0 picks a free one)")
-    gw.add_argument("--data-dir", default=None, help="folder for files and batch state (default: temporary)")
+    gw.add_argument("--port", type=_port, default=8008, help="port (default 8008; 0 picks a free one)")
+    gw.add_argument(
+        "--data-dir",
+        default=None,
+        help="folder for files and batch state, made 0700 (default: a temporary one)",
+    )
     gw.add_argument(
         "--api-key",
         default=None,
-        help="bearer token clients must send (default: $TFBATCH_GATEWAY_KEY, else a random one written to <data-dir>/api_key, mode 0600)",
+        help="bearer token clients must send. Visible to every user in the process list (ps): prefer "
+        "the environment variable $TFBATCH_GATEWAY_KEY. Default: $TFBATCH_GATEWAY_KEY, else a random "
+        "one written to <data-dir>/api_key (mode 0600)",
     )
     gw.add_argument(
         "--forward-to", default=None, metavar="URL", help="send each request on to this OpenAI-compatible URL"
@@ -77,13 +96,28 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="requests in flight upstream at once (default 8)",
     )
-    gw.add_argument("--speed", default=None, help='"max", or a multiplier of the tutorial pace')
+    gw.add_argument("--speed", default=None, type=_speed, help='"max", or a multiplier of the tutorial pace')
     gw.add_argument(
         "--fault",
         action="append",
         default=[],
+        type=_fault,
         metavar="KIND[@ROUTE]=RATE",
-        help="inject faults, e.g. http500@/batches=0.3 (repeatable)",
+        help="inject faults, e.g. http500@/batches=0.3 or late_commit@POST /batches=1#1 (repeatable)",
+    )
+    gw.add_argument(
+        "--late-commit-delay",
+        type=_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="how long after its 504 a late_commit fault carries the request out (default 2)",
+    )
+    gw.add_argument(
+        "--max-upload-mb",
+        type=_positive_number,
+        default=512,
+        metavar="MB",
+        help="refuse larger uploads with 413 (default 512, as TrueFoundry)",
     )
     gw.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     gw.set_defaults(error=gw.error)  # errors found after parsing print this command's usage
@@ -109,13 +143,57 @@ def _positive(value: str) -> int:
     return number
 
 
-def _speed(value: str | None) -> float | str | None:
-    if value is None or value == "max":
-        return value
+def _port(value: str) -> int:
     try:
-        return float(value)
+        port = int(value)
     except ValueError:
-        raise SystemExit(f"tfbatch: --speed must be 'max' or a number, got {value!r}") from None
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"expected a port number 0-65535 (0 picks a free one), got {value!r}"
+        )
+    return port
+
+
+def _number(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def _positive_number(value: str) -> float:
+    number = _number(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
+    return number
+
+
+def _seconds(value: str) -> float:
+    number = _number(value)
+    if not number >= 0:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {value!r}")
+    return number
+
+
+def _speed(value: str) -> float | str:
+    if value.strip().lower() == "max":
+        return "max"
+    number = _number(value)
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected 'max' or a number > 0, got {value!r}")
+    return number
+
+
+def _fault(value: str) -> str:
+    from tfbatch_nb.gateway import parse_fault
+
+    try:
+        parse_fault(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return value
 
 
 def _demo(rows: int, speed: float | str | None) -> int:
@@ -181,22 +259,36 @@ def _forwarding(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _gateway(args: argparse.Namespace) -> int:
-    from tfbatch_nb.gateway import serve
+    from tfbatch_nb.gateway import is_loopback, serve
 
+    if not args.allow_remote and not is_loopback(args.host):
+        args.error(
+            f"--host {args.host}: not a loopback address; pass --allow-remote to serve other machines too"
+        )
     forwarding = _forwarding(args)
+    if args.api_key:
+        print(
+            "tfbatch gateway: warning: --api-key is visible in the process list; "
+            "prefer the environment variable TFBATCH_GATEWAY_KEY",
+            file=sys.stderr,
+        )
     try:
         serve(
             host=args.host,
             port=args.port,
             data_dir=args.data_dir,
             api_key=args.api_key or os.environ.get("TFBATCH_GATEWAY_KEY"),
-            speed=_speed(args.speed),
+            speed=args.speed,
             faults=list(args.fault),
             allow_remote=args.allow_remote,
+            max_upload_mb=args.max_upload_mb,
+            late_commit_delay=args.late_commit_delay,
             **forwarding,
         )
-    except ValueError as exc:  # a refused host, a bad fault spec: one line, no traceback
+    except ValueError as exc:  # what only the gateway can tell: one line, no traceback
         args.error(str(exc))
+    except OSError as exc:  # the port is taken, the data folder is not writable
+        args.error(f"cannot serve on {args.host}:{args.port}: {exc.strerror or exc}")
     return 0
 
 
@@ -224,7 +316,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = _parser().parse_args(argv)
     if args.command == "demo":
-        return _demo(args.rows, _speed(args.speed))
+        return _demo(args.rows, args.speed)
     return _gateway(args)
 
 

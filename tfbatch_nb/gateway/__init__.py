@@ -11,8 +11,8 @@ It runs in a background thread of the kernel; point the ``openai`` SDK at it:
 
 Where things live (a request's way in, then a batch's):
 
-- ``_server``: :class:`LocalGateway` (uvicorn in a thread) and :func:`serve` (the CLI)
-- ``_guard``: bearer auth and injected HTTP faults, in front of every route
+- ``_server``: :class:`LocalGateway` (uvicorn in a thread), :func:`serve` (the CLI), :func:`is_loopback`
+- ``_guard``: bearer auth and injected HTTP faults (``late_commit`` too), in front of every route
 - ``_app``: the routes (Files, Batches, realtime inference) and their 400s
 - ``_errors``: the one error, an HTTP status with an OpenAI error body (``ResponderError``)
 - ``_catalog``: provider integrations, catalog models and :class:`Limits`
@@ -34,7 +34,7 @@ from ._errors import ResponderError
 from ._faults import Fault, parse_fault
 from ._forwarder import Forwarder
 from ._responders import Responder
-from ._server import LocalGateway, serve
+from ._server import LocalGateway, is_loopback, serve
 
 __all__ = [
     "Fault",
@@ -43,6 +43,7 @@ __all__ = [
     "LocalGateway",
     "Responder",
     "ResponderError",
+    "is_loopback",
     "parse_fault",
     "serve",
 ]

@@ -1,16 +1,18 @@
 """HTTP routes of the local gateway: Files, Batches and realtime inference, TrueFoundry-style.
 
-XX
+Routes answer under ``/api/llm`` (TrueFoundry's base URL), ``/v1`` and
 ``/api/llm/v1``. Every error body has the OpenAI shape ``{"error": {message, type, code, param}}``
 so the ``openai`` SDK raises the matching exception class; bad input is never a 5xx.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +24,8 @@ from fastapi.responses import FileResponse, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.formparsers import MultiPartParser
+from starlette.formparsers import FormParser, MultiPartParser
+from starlette.requests import ClientDisconnect
 
 from ._catalog import BATCH_ENDPOINTS, Limits, ProviderIntegration, check_model, header_model, model_objects
 from ._errors import ApiError
@@ -60,6 +63,8 @@ class State:
     pace: Pace
     fault_delay: float
     forwarder: Forwarder | None = None  # set with ``forward_to``: /models lists the upstream's
+    max_upload_bytes: int = 512 << 20  # an upload past this is refused (413) while it streams in
+    late_commit_delay: float = 2.0  # seconds after its 504 that a ``late_commit`` request is carried out
 
 
 def _json(obj: Any, status: int = 200) -> Response:
@@ -154,8 +159,13 @@ def build_router(state: State) -> APIRouter:
     @router.post("/files")
     async def upload_file(request: Request) -> Response:
         _provider(state, request, create=True)
+        limit = state.max_upload_bytes
         try:
-            form = await _read_form(request, max_part_size=state.limits.max_bytes + (1 << 20))
+            form = await _read_form(
+                request, max_part_size=state.limits.max_bytes + (1 << 20), max_upload=limit
+            )
+        except _TooLarge:
+            raise _too_large(limit) from None
         except Exception as exc:  # malformed multipart: the parser's message says what is wrong
             raise ApiError(400, f"Could not parse the multipart upload: {exc}") from None
         try:
@@ -165,6 +175,8 @@ def build_router(state: State) -> APIRouter:
                 raise ApiError(400, f"Invalid 'purpose': expected one of {allowed}.", param="purpose")
             part = form.get("file")
             if isinstance(part, UploadFile):
+                if part.size is not None and part.size > limit:  # the body's bound allows for the form
+                    raise _too_large(limit)
                 src: Any = part.file
                 filename = part.filename or "upload.jsonl"
             elif isinstance(part, str):  # an upload sent without a filename arrives as a plain field
@@ -428,7 +440,12 @@ def create_app(state: State) -> Any:
         return ApiError(500, f"Internal error: {type(exc).__name__}", type="server_error").response()
 
     return Guard(
-        app, api_key=state.api_key, faults=state.faults, fault_delay=state.fault_delay, prefixes=PREFIXES
+        app,
+        api_key=state.api_key,
+        faults=state.faults,
+        fault_delay=state.fault_delay,
+        prefixes=PREFIXES,
+        late_commit_delay=state.late_commit_delay,
     )
 
 
@@ -439,15 +456,68 @@ class _UploadParser(MultiPartParser):
     spool_max_size = 32 << 20
 
 
-async def _read_form(request: Request, *, max_part_size: int) -> FormData:
-    """The multipart form of an upload (at most 2 files and 20 fields), parsed with :class:`_UploadParser`."""
-    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        return await request.form(max_files=2, max_fields=20, max_part_size=max_part_size)
-    async with aclosing(request.stream()) as stream:
-        parser = _UploadParser(
-            request.headers, stream, max_files=2, max_fields=20, max_part_size=max_part_size
-        )
-        return await parser.parse()
+class _TooLarge(Exception):
+    """An upload's body went past the limit: parsing stops there."""
+
+
+_FORM_SLACK = 64 << 10  # what a multipart body may carry beyond the file: boundaries, headers, purpose
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413,
+        f"File too large: uploads are limited to {limit / 2**20:g} MB on this gateway (max_upload_mb).",
+        param="file",
+        code="file_too_large",
+    )
+
+
+async def _read_form(request: Request, *, max_part_size: int, max_upload: int) -> FormData:
+    """The form of an upload (at most 2 files and 20 fields), parsed with :class:`_UploadParser`.
+
+    The body is counted as it streams in: past ``max_upload`` (plus a little for the form around
+    the file) parsing stops with :class:`_TooLarge`, before anything reaches the data folder.
+    """
+    content_type = request.headers.get("content-type", "").lower()
+    limit = max_upload + _FORM_SLACK
+    async with aclosing(request.stream()) as source:
+
+        async def bounded() -> AsyncGenerator[bytes, None]:
+            seen = 0
+            async for chunk in source:
+                seen += len(chunk)
+                if seen > limit:
+                    raise _TooLarge
+                yield chunk
+
+        try:
+            declared = request.headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise _TooLarge
+            if content_type.startswith("multipart/form-data"):
+                parser: FormParser | MultiPartParser = _UploadParser(
+                    request.headers, bounded(), max_files=2, max_fields=20, max_part_size=max_part_size
+                )
+            elif content_type.startswith("application/x-www-form-urlencoded"):
+                parser = FormParser(request.headers, bounded(), max_fields=20, max_part_size=max_part_size)
+            else:
+                return FormData()
+            return await parser.parse()
+        except _TooLarge:
+            await _drain(source)
+            raise
+
+
+async def _drain(source: AsyncIterator[bytes], seconds: float = 2.0) -> None:
+    """Read and drop the rest of a refused body for a while (a "lingering close"): a client still
+    sending then reads the 413 instead of a connection reset by a server that stopped reading."""
+
+    async def read_all() -> None:
+        async for _ in source:
+            pass
+
+    with contextlib.suppress(asyncio.TimeoutError, ClientDisconnect):
+        await asyncio.wait_for(read_all(), seconds)
 
 
 class _FileStream(FileResponse):

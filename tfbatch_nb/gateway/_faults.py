@@ -4,8 +4,11 @@ A fault spec is ``KIND[@ROUTE]=RATE[#LIMIT]``:
 
 - ``KIND``: ``http500``, ``http429`` (answers with ``Retry-After``), ``drop`` (the request is fully
   handled, then the connection closes without an answer), ``slow`` (a delay before handling),
-  ``line_error`` (a line fails into the error file), ``expire`` (a batch expires after RATE of its
-  lines), ``fail`` (batch validation fails).
+  ``late_commit`` (an ambiguous outcome: the request is answered at once with a 504 "gateway timeout",
+  and carried out anyway ``late_commit_delay`` seconds later, as when a proxy timed out while the
+  server committed later; ``late_commit@POST /batches=1#1`` makes the first create's batch appear in
+  ``GET /batches`` only after that delay), ``line_error`` (a line fails into the error file),
+  ``expire`` (a batch expires after RATE of its lines), ``fail`` (batch validation fails).
 - ``ROUTE``: a path prefix after the base URL, optionally with a method: ``/batches``,
   ``POST /batches`` or ``POST:/batches``. For batch faults (``line_error``, ``expire``, ``fail``) the
   route is matched against the batch endpoint (``/v1/chat/completions``). No route = everything.
@@ -24,7 +27,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-HTTP_KINDS = frozenset({"http500", "http429", "drop", "slow"})
+HTTP_KINDS = frozenset({"http500", "http429", "drop", "slow", "late_commit"})
 BATCH_KINDS = frozenset({"line_error", "expire", "fail"})
 KINDS = HTTP_KINDS | BATCH_KINDS
 
@@ -36,7 +39,7 @@ class Fault:
     Parameters
     ----------
     kind : str
-        One of ``http500, http429, drop, slow, line_error, expire, fail``.
+        One of ``http500, http429, drop, slow, late_commit, line_error, expire, fail``.
     route : str
         Path prefix (``""`` matches everything).
     method : str or None
@@ -100,6 +103,8 @@ def parse_fault(spec: str) -> Fault:
     Fault(kind='http429', route='/batches', method=None, rate=0.5, limit=None)
     >>> parse_fault("drop@POST /batches=1#1").method
     'POST'
+    >>> parse_fault("late_commit@POST /batches=1#1")
+    Fault(kind='late_commit', route='/batches', method='POST', rate=1.0, limit=1)
     """
     text = spec.strip()
     left, eq, right = text.rpartition("=")

@@ -19,6 +19,7 @@ from ._errors import ApiError
 from ._faults import FaultSet
 from ._responders import Responder, respond
 from ._simulator import chat_bytes, simulate
+from ._store import open_private
 
 Obj = dict[str, Any]
 
@@ -53,7 +54,7 @@ class Sink:
     def write(self, data: bytes | memoryview, count: int = 1) -> None:
         """Append ``count`` records (``data`` is their JSON lines, each ending in a newline)."""
         if self._fh is None:
-            self._fh = open(self.path, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
+            self._fh = open_private(self.path, "ab", buffering=1 << 20)  # closed in close()
         self._fh.write(data)
         self.count += count
 

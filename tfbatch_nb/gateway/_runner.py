@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import math
+import queue
 import threading
 import time
-from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as WaitTimeout
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,6 +41,67 @@ _PLAIN_BLOCK = 8192  # lines answered at once (between looks at stop / cancel) o
 
 class _Stopped(Exception):
     """The gateway is shutting down: leave the batch as it is, to be resumed later."""
+
+
+class Workers:
+    """Daemon threads that answer lines, whose results are waited for only until ``stop`` is set.
+
+    Not a ThreadPoolExecutor: the interpreter waits at exit for those threads, so a gateway stopped
+    while a responder (a slow upstream) is still answering would not end until it answered.
+    Abandoned lines are simply not written; a restarted gateway answers them again.
+
+    Examples
+    --------
+    >>> stop = threading.Event()
+    >>> workers = Workers(2, stop)
+    >>> list(workers.map(lambda x: x * 10, [1, 2, 3]))
+    [10, 20, 30]
+    >>> workers.close()
+    """
+
+    def __init__(self, size: int, stop: threading.Event) -> None:
+        self._stop = stop
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[[Any], Any], Any] | None] = (
+            queue.SimpleQueue()
+        )
+        self._size = size
+        for i in range(size):
+            threading.Thread(target=self._work, name=f"tfbatch-gw-worker-{i}", daemon=True).start()
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            future, fn, item = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(item))
+            except BaseException as exc:  # handed to the waiting runner thread, as an executor does
+                future.set_exception(exc)
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        """``fn`` over ``items`` in the threads, results in order; raises ``_Stopped`` once stopped."""
+        futures: list[Future[Any]] = []
+        for item in items:
+            futures.append(Future())
+            self._jobs.put((futures[-1], fn, item))
+        for future in futures:
+            while True:
+                try:
+                    result = future.result(timeout=0.1)
+                    break
+                except WaitTimeout:  # the builtin TimeoutError only from Python 3.11 on
+                    if future.done():  # the line's own TimeoutError
+                        raise
+                    if self._stop.is_set():
+                        for pending in futures:
+                            pending.cancel()
+                        raise _Stopped from None
+            yield result
+
+    def close(self) -> None:
+        """Let the threads end once their current line is answered (not waited for)."""
+        for _ in range(self._size):
+            self._jobs.put(None)
 
 
 class Runner:
@@ -394,10 +457,12 @@ class Runner:
         counts = obj["request_counts"]
         started, first = time.monotonic(), done
         answer = self._answerer(obj, meta)
-        pool = ThreadPoolExecutor(self.concurrency) if self.concurrency > 1 else None
+        # A responder other than the simulator may block (an upstream): it answers in worker
+        # threads, so a stop is not held up by a line in flight.
+        pool = Workers(self.concurrency, self._stop) if self.responder is not simulate else None
         # Unpaced, take lines in blocks so stop / cancel / expiry are looked at every block, not
         # every line; paced, one line (or one round of the pool) at a time keeps progress visible.
-        chunk = self.concurrency * 4 if pool else 1 if per_line else 256
+        chunk = self.concurrency * 4 if self.concurrency > 1 else 1 if per_line else 256
         try:
             with open(path, "rb") as fh:
                 lines = islice(enumerate(fh, 1), done, None)
@@ -426,7 +491,7 @@ class Runner:
             out.close()
             err.close()
             if pool:
-                pool.shutdown(wait=True)
+                pool.close()
         return done
 
     def _fail(self, obj: Obj, errors: list[Obj]) -> None:

@@ -89,6 +89,12 @@ class LocalGateway:
         Delay of a ``slow`` fault in seconds; None = 2 s scaled by speed (0.2 s at "max").
     limits : Limits or None
         Batch input limits; None = 50,000 lines, 200 MB, 50,000 embedding inputs.
+    max_upload_mb : float
+        Largest upload in MB (2**20 bytes), as TrueFoundry's 512 by default: a larger one is refused
+        with 413 while it streams in, and nothing of it is kept. Batch input files are held to
+        ``limits`` when a batch is created.
+    late_commit_delay : float
+        Seconds after its 504 that a request hit by a ``late_commit`` fault is carried out.
     allow_remote : bool
         Allow binding a non-loopback host.
 
@@ -123,10 +129,18 @@ class LocalGateway:
         fault_seed: int = 0,
         fault_delay: float | None = None,
         limits: Limits | None = None,
+        max_upload_mb: float = 512,
+        late_commit_delay: float = 2.0,
         allow_remote: bool = False,
     ) -> None:
         if not allow_remote and not is_loopback(host):
             raise ValueError(f"refusing to bind {host!r}: not a loopback address (pass allow_remote=True)")
+        if not 0 <= int(port) <= 65535:
+            raise ValueError(f"port must be within 0-65535 (0 picks a free one), got {port!r}")
+        if not max_upload_mb > 0:  # also refuses NaN
+            raise ValueError(f"max_upload_mb must be a positive number, got {max_upload_mb!r}")
+        if not late_commit_delay >= 0:
+            raise ValueError(f"late_commit_delay must be a number of seconds >= 0, got {late_commit_delay!r}")
         if responder is not None and forward_to is not None:
             raise ValueError("give either responder= or forward_to=, not both")
         if forward_model_map is not None and forward_to is None:
@@ -147,6 +161,8 @@ class LocalGateway:
         self.faults = FaultSet(faults, seed=fault_seed)
         self._fault_delay = fault_delay
         self.limits = limits or Limits()
+        self.max_upload_bytes = int(max_upload_mb * 2**20)
+        self.late_commit_delay = float(late_commit_delay)
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._runner: Runner | None = None
@@ -268,6 +284,8 @@ class LocalGateway:
             pace=self.pace,
             fault_delay=delay,
             forwarder=responder if isinstance(responder, Forwarder) else None,
+            max_upload_bytes=self.max_upload_bytes,
+            late_commit_delay=self.late_commit_delay,
         )
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY only on accepted sockets whose proto says TCP.
@@ -308,11 +326,15 @@ class LocalGateway:
         return self
 
     def stop(self) -> None:
-        """Stop the worker threads and the server; remove the temporary data directory, if any."""
+        """Stop the worker threads and the server; remove the temporary data directory, if any.
+
+        Takes about a second at most: requests still running get 1 s to finish, and lines still
+        being answered are left to a restarted gateway.
+        """
+        if self._server is not None:  # first, so the server winds down while the runner stops
+            self._server.should_exit = True
         if self._runner is not None:
             self._runner.stop()
-        if self._server is not None:
-            self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(10)
         self._cleanup()
@@ -349,6 +371,8 @@ def serve(
     forward_api_key: str | None = None,
     forward_model_map: ModelMap | None = None,
     concurrency: int | None = None,
+    max_upload_mb: float = 512,
+    late_commit_delay: float = 2.0,
 ) -> None:
     """Serve the local gateway in the foreground until Ctrl-C / SIGTERM (``tfbatch gateway``).
 
@@ -378,6 +402,8 @@ def serve(
         speed=speed,
         faults=list(faults or []),
         allow_remote=allow_remote,
+        max_upload_mb=max_upload_mb,
+        late_commit_delay=late_commit_delay,
     )
     gw.start()
     where = gw.data_dir
@@ -387,6 +413,7 @@ def serve(
     else:
         key_file = where / "api_key"
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # a file left by an older version keeps its mode through O_TRUNC
         with os.fdopen(fd, "w") as fh:
             fh.write(gw.api_key + "\n")
         key_note = f"api key: in {key_file}"

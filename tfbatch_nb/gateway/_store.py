@@ -3,10 +3,12 @@
 Everything lives under one ``data_dir`` so a restarted gateway serves every earlier file and
 batch. Objects are stored as their JSON wire form (what the API returns), plus a small private
 ``meta`` blob per batch for what the runner needs to resume (the provider, header-given model).
+Uploads and answers may hold personal data: the folders are 0700 and every file 0600.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -14,9 +16,11 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import orjson
+
+log = logging.getLogger("tfbatch_nb.gateway")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -28,6 +32,36 @@ CREATE TABLE IF NOT EXISTS batches (
 """
 
 Obj = dict[str, Any]
+
+DIR_MODE, FILE_MODE = 0o700, 0o600
+
+
+def _private(path: str, flags: int) -> int:
+    return os.open(path, flags, FILE_MODE)
+
+
+def open_private(path: Path, mode: str = "wb", buffering: int = -1) -> IO[bytes]:
+    """Open ``path`` for writing bytes; a file it creates is 0600 (readable by its owner only).
+
+    Examples
+    --------
+    >>> import stat, tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "x"
+    >>> with open_private(path) as fh:
+    ...     _ = fh.write(b"secret")
+    >>> oct(stat.S_IMODE(path.stat().st_mode))
+    '0o600'
+    """
+    return open(path, mode, buffering=buffering, opener=_private)  # the caller closes it
+
+
+def make_private(path: Path, mode: int = FILE_MODE) -> None:
+    """Tighten an existing file or folder to ``mode``; a folder that is not ours is only warned about."""
+    try:
+        if path.exists() and path.stat().st_mode & 0o777 != mode:
+            path.chmod(mode)
+    except OSError as exc:
+        log.warning("could not make %s private (mode %o): %s", path, mode, exc)
 
 
 def new_id(prefix: str) -> str:
@@ -47,7 +81,7 @@ class Store:
     Parameters
     ----------
     data_dir : Path
-        Directory holding ``gateway.sqlite3`` and ``files/``; created if missing.
+        Directory holding ``gateway.sqlite3`` and ``files/``; created if missing, and made 0700.
 
     Examples
     --------
@@ -64,13 +98,17 @@ class Store:
         self.files_dir = self.data_dir / "files"
         self.tmp_dir = self.data_dir / "tmp"
         for d in (self.data_dir, self.files_dir, self.tmp_dir):
-            d.mkdir(parents=True, exist_ok=True)
+            d.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+            make_private(d, DIR_MODE)  # mkdir's mode is cut by the umask; an existing folder keeps its own
+        db = self.data_dir / "gateway.sqlite3"
+        # SQLite creates its -wal and -shm files with the mode of the database file: create that 0600
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT, FILE_MODE))
+        for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+            make_private(path)  # a folder from an older version
         # One connection behind a lock: sqlite3 connections are not safe for concurrent use, and
         # every statement here is tiny, so a lock is simpler and faster than a pool.
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(
-            self.data_dir / "gateway.sqlite3", check_same_thread=False, isolation_level=None
-        )
+        self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
@@ -92,7 +130,7 @@ class Store:
     def add_file(self, src: BinaryIO, *, filename: str, purpose: str, provider: str | None) -> Obj:
         """Copy a readable stream into the store and record its File object."""
         tmp = self.tmp_path(new_id("upload-"))
-        with open(tmp, "wb") as out:
+        with open_private(tmp) as out:
             shutil.copyfileobj(src, out, 1 << 20)
         return self.register_file(tmp, filename=filename, purpose=purpose, provider=provider)
 
