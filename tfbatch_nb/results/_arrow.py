@@ -86,8 +86,7 @@ class _Checked(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         block: bytes = self.fh.read(size)
-        if not block:
-            self.utf8.decode(b"", final=True) if not self.edge.isascii() else None
+        if not block:  # the end (a character cut short there also ends the file without a '}')
             if self.last == _CLOSE:
                 self.lines += 1
             elif self.last != _LF:
