@@ -382,7 +382,10 @@ def serve(
     Raises
     ------
     ValueError
-        For a non-loopback ``host`` without ``allow_remote``, or a bad fault spec / speed.
+        For a non-loopback ``host`` without ``allow_remote``, a port outside 0-65535, or a bad
+        fault spec, speed, ``max_upload_mb`` or ``late_commit_delay``.
+    OSError
+        When the port is taken.
 
     Examples
     --------
