@@ -134,7 +134,6 @@ HOSTILE = {
         raw("x").replace(b',"response"', b',\n"response"'),
         r"o\.jsonl:2: .*not valid JSON",
     ),
-    "NaN": (raw("x")[:-1] + b',"logprob":NaN}', r"o\.jsonl:2: skipped a line that is not valid JSON"),
     "lone surrogate escape": (
         raw("x").replace(b'"hi"', b'"\\ud800"'),
         r"o\.jsonl:2: .*not valid JSON.*surrogate",
@@ -157,6 +156,21 @@ def test_hostile_line_is_skipped_with_its_line_number(
     assert len(messages) == 1 + bad.count(b"\n") and re.match(
         message, messages[0].removeprefix(f"{tmp_path}/")
     )
+
+
+def test_nan_and_infinity_tokens_are_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Python servers write them (json.dumps of a NaN logprob); pyarrow reads them, so the per-line path does.
+    path = tmp_path / "o.jsonl"
+    tokens = raw("b")[:-1] + b',"logprobs":[NaN,-Infinity]}'
+    usage = raw("c").replace(b'"prompt_tokens":3', b'"prompt_tokens":NaN')
+    path.write_bytes(b"\n".join([raw("a"), tokens, usage]) + b"\n")
+    assert _arrow.read_plain(path) is None  # a NaN token count is no integer: the per-line path
+    df = both_paths(monkeypatch, [path])
+    assert df.status.tolist() == ["completed"] * 3 and df.content.tolist() == ["hi"] * 3
+    assert df.prompt_tokens.isna().tolist() == [False, False, True]
+    path.write_bytes(b"\n".join([raw("a"), tokens]) + b"\n")
+    assert _arrow.read_plain(path) is not None
+    both_paths(monkeypatch, [path])
 
 
 @pytest.mark.parametrize(("cid", "index"), [(7, "7"), (True, "true"), (1.5, "1.5"), ("", "")])

@@ -13,10 +13,10 @@ is not a plain success (missing fields, HTTP status >= 400, ``choices[0]`` not c
 content). Rows it does return are exactly what the per-line path would give.
 
 pyarrow's parser is laxer than JSON Lines read with orjson: it takes invalid UTF-8 (even in a
-skipped field), ``NaN`` / ``Infinity``, two objects on one line and an object spread over several.
-So the bytes are checked as pyarrow reads them (:class:`_Checked`, one pass over memory pyarrow
-reads anyway): valid UTF-8, no ``NaN`` / ``Infinity`` token, and every line ``{...}`` or blank,
-with exactly one row per non-blank line. Anything else goes to the per-line path, which says what
+skipped field), two objects on one line and an object spread over several. So the bytes are
+checked as pyarrow reads them (:class:`_Checked`, on memory pyarrow reads anyway): valid UTF-8,
+and every line ``{...}`` or blank, with exactly one row per non-blank line. (``NaN`` and
+``Infinity``, which pyarrow takes too, the per-line path reads as well.) Anything else goes to the per-line path, which says what
 is wrong with which line. CR and CRLF line ends are handed to pyarrow as LF (CRLF as a blank line).
 """
 
@@ -56,8 +56,6 @@ _PARSE = pj.ParseOptions(explicit_schema=_line_schema(), unexpected_field_behavi
 
 _LF, _OPEN, _CLOSE = ord("\n"), ord("{"), ord("}")
 _BOM = codecs.BOM_UTF8
-# Tokens pyarrow accepts and orjson refuses; a false alarm (the word inside a text) only costs speed.
-_NON_JSON = (b"NaN", b"Infinity")
 
 
 class _Declined(Exception):
@@ -77,7 +75,6 @@ class _Checked(io.RawIOBase):
         self.fh = fh
         self.lines = 0  # non-blank lines seen
         self.last = _LF  # the byte before the current block: the file starts as after a line break
-        self.edge = b""  # the end of the previous block, for a token cut in two
         self.utf8 = codecs.getincrementaldecoder("utf-8")()
         self.start = True
 
@@ -106,11 +103,7 @@ class _Checked(io.RawIOBase):
                 self.utf8.decode(view)
             except UnicodeDecodeError as exc:
                 raise _Declined("not valid UTF-8") from exc
-        for token in _NON_JSON:
-            if token in view or token in self.edge + view[:8]:
-                raise _Declined("NaN or Infinity")
         self._lines(np.frombuffer(view, dtype=np.uint8))
-        self.edge = view[-8:]
         return block
 
     def _lines(self, a: Any) -> None:

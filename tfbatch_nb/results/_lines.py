@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import gc
+import json
 import os
 import warnings
 from collections.abc import Iterator
@@ -56,6 +57,23 @@ def _custom_id(line: Any) -> str | None:
     if isinstance(cid, float):
         return orjson.dumps(cid).decode()
     return None
+
+
+def _lenient(raw: bytes) -> Any:
+    """The value of a line orjson refuses only for ``NaN`` / ``Infinity`` tokens, else None.
+
+    pyarrow (the fast path) reads them, and Python servers write them (``json.dumps`` of a NaN
+    logprob), so the per-line path reads them too, with the standard library. Anything else it
+    would take beyond orjson (a lone surrogate escape) still counts as a bad line.
+    """
+    if b"NaN" not in raw and b"Infinity" not in raw:
+        return None
+    try:
+        value = json.loads(raw)
+        orjson.dumps(value)  # refuses a string with a lone surrogate, as orjson.loads did
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return value
 
 
 def _invalid_utf8(raw: bytes, path: os.PathLike[str] | str, line_no: int) -> tuple[bool, Row | None]:
@@ -110,6 +128,11 @@ def _decode_block(
             continue
         except orjson.JSONDecodeError as exc:
             error = exc
+        value = _lenient(raw)
+        if value is not None:
+            values.append(value)
+            numbers.append(n)
+            continue
         invalid, row = _invalid_utf8(raw, path, n)
         if row is not None:
             values.append(row)
