@@ -98,8 +98,6 @@ def check_params(params: dict[str, Any]) -> dict[str, Any]:
             dumps_exact(value, schema_nulls)
         except NotExactJSON as exc:
             raise BatchInputError(f"parameter {key}={value!r:.60} holds {exc}") from None
-        except TypeError as exc:
-            raise BatchInputError(f"parameter {key}= cannot be serialised to JSON: {exc}") from None
     return dict(params)
 
 
@@ -235,8 +233,6 @@ def response_format_body(response_format: Any, endpoint: str) -> tuple[dict[str,
         dumps_exact(fmt, schema_nulls)
     except NotExactJSON as exc:
         raise BatchInputError(f"response_format= holds {exc}") from None
-    except TypeError as exc:
-        raise BatchInputError(f"response_format= cannot be serialised to JSON: {exc}") from None
     if endpoint == "/v1/responses":
         # The Responses API flattens the json_schema object into text.format.
         flat = {"type": fmt["type"], **fmt.get("json_schema", {})}

@@ -25,7 +25,7 @@ import pandas as pd
 
 from ..errors import BatchInputError
 from ._body import MAX_EMBEDDING_INPUTS
-from ._codec import IntArray, NotExactJSON, dumps_exact, escape_strings, surrogate_at
+from ._codec import IntArray, NotExactJSON, NullOk, dumps_many, escape_strings, surrogate_at
 
 __all__ = [
     "column",
@@ -136,6 +136,7 @@ def escape_texts(values: list[str], index: pd.Index, what: str) -> list[bytes]:
 #: What no custom_id may hold: C0 and C1 control characters, DEL, the Unicode line and paragraph
 #: separators (readers that split lines on them would cut the line in two) and lone surrogates.
 _UNSAFE_ID = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+_MESSAGES = "give a list like [{'role': 'user', 'content': '...'}]"
 _REPAIR = "df[col] = df[col].str.encode('utf-8', 'replace').str.decode('utf-8')"
 
 
@@ -193,33 +194,35 @@ def id_texts(raw: pd.Series, index: pd.Index, what: str, first: int = 0) -> list
                positions=[first + i for i in bad[:5]], fix=fix)  # fmt: skip
 
 
-def _assistant_nulls(messages: list[Any]) -> Callable[[tuple[Any, ...]], bool]:
+def _assistant_nulls(messages: Any, path: tuple[Any, ...]) -> bool:
     # An assistant message may have null fields (content next to tool_calls, refusal); nowhere else
     # is a null meant: a None there is a missing value that would be sent as null.
-    def ok(path: tuple[Any, ...]) -> bool:
-        return len(path) == 2 and isinstance(m := messages[path[0]], dict) and m.get("role") == "assistant"
-
-    return ok
+    return len(path) == 2 and isinstance(m := messages[path[0]], dict) and m.get("role") == "assistant"
 
 
-def _one_message_list(value: Any, label: Any, what: str) -> bytes:
-    if not isinstance(value, list | tuple) or not value:
+def _message_list(value: Any, label: Any, what: str, head: list[dict[str, Any]]) -> list[Any]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        raise_rows(f"{what} is null where messages are needed", [label], fix=_MESSAGES)
+    if isinstance(value, list | tuple):
+        value = head + list(value)
+    if not isinstance(value, list) or not value:
         raise_rows(f"{what} must be a non-empty list of messages, got {type(value).__name__}", [label],
-                   fix="give [{'role': 'user', 'content': '...'}, ...]")  # fmt: skip
+                   fix=_MESSAGES)  # fmt: skip
     for m in value:
         if not isinstance(m, dict) or "role" not in m:
             raise_rows(
                 f"{what}: every message must be a dict with 'role' and 'content', got {m!r:.80}", [label],
-                fix="give [{'role': 'user', 'content': '...'}, ...]",
+                fix=_MESSAGES,
             )  # fmt: skip
-    messages = list(value)
+    return value
+
+
+def _dumps_rows(values: list[Any], index: pd.Index, what: str, null_ok: NullOk | None) -> list[bytes]:
     try:
-        return dumps_exact(messages, _assistant_nulls(messages))
+        return dumps_many(values, null_ok)
     except NotExactJSON as exc:
-        raise_rows(f"{what} holds {exc.problem} in {exc.where}", [label], fix=exc.fix)
-    except TypeError as exc:
-        raise_rows(f"{what} cannot be serialised to JSON ({exc})", [label],
-                   fix="give only str, numbers, bools, lists and dicts")  # fmt: skip
+        where = f" in {exc.where}" if exc.where else ""
+        raise_rows(f"{what} holds {exc.problem}{where}", [index[exc.row]], fix=exc.fix)
 
 
 def message_lists(values: list[Any], index: pd.Index, what: str, head: list[dict[str, Any]]) -> list[bytes]:
@@ -232,14 +235,8 @@ def message_lists(values: list[Any], index: pd.Index, what: str, head: list[dict
     ...               [{"role": "system", "content": "Be brief."}])
     [b'[{"role":"system","content":"Be brief."},{"role":"user","content":"hi"}]']
     """
-    out = []
-    for label, v in zip(index, values, strict=True):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            raise_rows(f"{what} is null where messages are needed", [label])
-        out.append(
-            _one_message_list(head + list(v) if head and isinstance(v, list | tuple) else v, label, what)
-        )
-    return out
+    lists = [_message_list(v, label, what, head) for label, v in zip(index, values, strict=True)]
+    return _dumps_rows(lists, index, what, _assistant_nulls)
 
 
 def embedding_inputs(col: pd.Series, what: str) -> tuple[list[bytes], IntArray]:
@@ -254,7 +251,7 @@ def embedding_inputs(col: pd.Series, what: str) -> tuple[list[bytes], IntArray]:
     if pd.api.types.infer_dtype(col, skipna=False) == "string":
         esc = escape_texts(texts(col, what), col.index, what)
         return [b'"' + e + b'"' for e in esc], np.ones(len(col), dtype=np.int64)
-    out, counts = [], []
+    values, counts = [], []
     for label, v in zip(col.index, col.tolist(), strict=True):
         if isinstance(v, np.ndarray):
             v = v.tolist()
@@ -263,18 +260,13 @@ def embedding_inputs(col: pd.Series, what: str) -> tuple[list[bytes], IntArray]:
         else:
             ok, k = isinstance(v, list) and len(v) > 0, len(v) if isinstance(v, list) else 0
         if not ok:
-            raise_rows(f"{what} needs non-empty text or a non-empty list, got {v!r:.60}", [label])
+            raise_rows(f"{what} needs non-empty text or a non-empty list, got {v!r:.60}", [label],
+                       fix="give text, a list of texts or a list of token ids")  # fmt: skip
         if k > MAX_EMBEDDING_INPUTS:
             raise_rows(
-                f"{what} has {k} inputs in one request, over the {MAX_EMBEDDING_INPUTS} limit", [label]
-            )
-        try:
-            out.append(dumps_exact(v))
-        except NotExactJSON as exc:
-            raise_rows(f"{what} holds {exc.problem}{f' in {exc.where}' if exc.where else ''}", [label],
-                       fix=exc.fix)  # fmt: skip
-        except TypeError as exc:
-            raise_rows(f"{what} cannot be serialised to JSON ({exc})", [label],
-                       fix="give text, a list of texts or a list of token ids")  # fmt: skip
+                f"{what} has {k} inputs in one request, over the {MAX_EMBEDDING_INPUTS} limit", [label],
+                fix="split the list over several rows",
+            )  # fmt: skip
+        values.append(v)
         counts.append(k)
-    return out, np.asarray(counts, dtype=np.int64)
+    return _dumps_rows(values, col.index, what, None), np.asarray(counts, dtype=np.int64)

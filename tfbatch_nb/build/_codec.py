@@ -31,8 +31,10 @@ import pandas as pd
 __all__ = [
     "IntArray",
     "NotExactJSON",
+    "NullOk",
     "dumps",
     "dumps_exact",
+    "dumps_many",
     "escape_strings",
     "schema_nulls",
     "surrogate_at",
@@ -77,10 +79,16 @@ Path = tuple[Any, ...]
 _DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
 _FILL = "use a finite number, or fill or drop missing values first (df.fillna / df.dropna)"
 _SURROGATE_FIX = "repair the text, e.g. text.encode('utf-8', 'replace').decode()"
+_PLAIN_JSON = "give only str, numbers, bools, None, lists and dicts"
+
+
+#: Whether a null is meant at ``path`` inside ``root`` (the value being encoded).
+NullOk = Callable[[Any, Path], bool]
 
 
 class NotExactJSON(ValueError):
-    """A value JSON cannot carry exactly: what it is (``problem``), where (``where``) and the ``fix``.
+    """A value JSON cannot carry exactly: what it is (``problem``), where (``where``), the ``fix``,
+    and for :func:`dumps_many` the ``row`` (position in the values) it is in.
 
     Examples
     --------
@@ -88,17 +96,17 @@ class NotExactJSON(ValueError):
     'NaN in [0]; fill it'
     """
 
-    def __init__(self, problem: str, where: str, fix: str) -> None:
-        self.problem, self.where, self.fix = problem, where, fix
+    def __init__(self, problem: str, where: str, fix: str, row: int = 0) -> None:
+        self.problem, self.where, self.fix, self.row = problem, where, fix, row
         super().__init__(f"{problem}{f' in {where}' if where else ''}; {fix}")
 
 
-def schema_nulls(path: Path) -> bool:
+def schema_nulls(root: Any, path: Path) -> bool:
     """Whether a null at ``path`` is data of a JSON schema (under ``enum``/``const``/``default``/``examples``).
 
     Examples
     --------
-    >>> schema_nulls(("properties", "x", "enum", 1)), schema_nulls(("properties", "x", "maximum"))
+    >>> schema_nulls({}, ("properties", "x", "enum", 1)), schema_nulls({}, ("properties", "x", "maximum"))
     (True, False)
     """
     return any(isinstance(k, str) and k in _DATA_KEYWORDS for k in path)
@@ -163,37 +171,63 @@ def _find_invalid(value: Any, path: Path, null_ok: Callable[[Path], bool]) -> No
     return None
 
 
-def dumps_exact(value: Any, null_ok: Callable[[Path], bool] | None = None) -> bytes:
-    """:func:`dumps`, refusing what would not come back as given: NaN, infinity, pandas' NA/NaT,
-    lone surrogates, and ``None`` except where ``null_ok(path)`` says a null is meant.
+def _invalid(value: Any, row: int, null_ok: NullOk | None) -> NotExactJSON | None:
+    found = _find_invalid(value, (), lambda path: null_ok is not None and null_ok(value, path))
+    if found is not None:
+        found.row = row
+    return found
 
-    Raises :class:`NotExactJSON` for those, and ``TypeError`` for other values JSON cannot hold.
+
+def dumps_many(values: Sequence[Any], null_ok: NullOk | None = None) -> list[bytes]:
+    """:func:`dumps` of each value, refusing what would not come back as given: NaN, infinity,
+    pandas' NA/NaT, lone surrogates, and ``None`` except where ``null_ok(value, path)`` says a null
+    is meant. Raises :class:`NotExactJSON` naming the row, the place in it and the fix.
+
+    A good block costs one scan of its bytes for ``null`` (which NaN, infinity and None become).
 
     Examples
     --------
-    >>> dumps_exact([{"role": "user", "content": "hi"}])
-    b'[{"role":"user","content":"hi"}]'
-    >>> dumps_exact({"input": [1.0, float("nan")]})
+    >>> dumps_many([[{"role": "user", "content": "hi"}]])
+    [b'[{"role":"user","content":"hi"}]']
+    >>> dumps_many([["a"], [1.0, float("nan")]])
     Traceback (most recent call last):
-    tfbatch_nb.build._codec.NotExactJSON: nan (JSON has no NaN or infinity) in ['input'][1]; use a finite number, or fill or drop missing values first (df.fillna / df.dropna)
+    tfbatch_nb.build._codec.NotExactJSON: nan (JSON has no NaN or infinity) in [1]; use a finite number, or fill or drop missing values first (df.fillna / df.dropna)
     """
-    try:
-        out = dumps(value)
-    except (TypeError, orjson.JSONEncodeError) as exc:
-        found = _find_invalid(value, (), null_ok or _never)
-        if found is not None:
-            raise found from None
-        raise TypeError(str(exc)) from None
-    # NaN, infinity and None all come out as null: look for the cause only when there is one.
-    if b"null" in out:
-        found = _find_invalid(value, (), null_ok or _never)
-        if found is not None:
-            raise found
+    out: list[bytes] = []
+    encode, option = orjson.dumps, orjson.OPT_SERIALIZE_NUMPY  # called directly: this is the per-row loop
+    for value in values:
+        try:
+            out.append(encode(value, default=_default, option=option))
+        except (TypeError, orjson.JSONEncodeError):
+            try:
+                out.append(dumps(value))  # its retry takes the arrays OPT_SERIALIZE_NUMPY refuses
+                continue
+            except (TypeError, orjson.JSONEncodeError) as exc:
+                _check_nulls(values, out, null_ok)  # an earlier row's NaN is the first problem
+                found = _invalid(value, len(out), null_ok)
+                problem = f"a value that cannot be serialised to JSON ({exc})"
+                raise found or NotExactJSON(problem, "", _PLAIN_JSON, len(out)) from None
+    _check_nulls(values, out, null_ok)
     return out
 
 
-def _never(path: Path) -> bool:
-    return False
+def _check_nulls(values: Sequence[Any], out: list[bytes], null_ok: NullOk | None) -> None:
+    """Raise for the first encoded row whose nulls are not meant (NaN, infinity, a stray None)."""
+    if b"".join(out).find(b"null") >= 0:
+        for row, (value, raw) in enumerate(zip(values, out, strict=False)):
+            if raw.find(b"null") >= 0 and (found := _invalid(value, row, null_ok)) is not None:
+                raise found
+
+
+def dumps_exact(value: Any, null_ok: NullOk | None = None) -> bytes:
+    """:func:`dumps_many` of one value.
+
+    Examples
+    --------
+    >>> dumps_exact({"enum": ["a", None]}, schema_nulls)
+    b'{"enum":["a",null]}'
+    """
+    return dumps_many([value], null_ok)[0]
 
 
 def escape_strings(values: Sequence[str]) -> list[bytes]:
