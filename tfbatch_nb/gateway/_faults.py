@@ -4,11 +4,12 @@ A fault spec is ``KIND[@ROUTE]=RATE[#LIMIT]``:
 
 - ``KIND``: ``http500``, ``http429`` (answers with ``Retry-After``), ``drop`` (the request is fully
   handled, then the connection closes without an answer), ``slow`` (a delay before handling),
-  ``late_commit`` (an ambiguous outcome: the request is answered at once with a 504 "gateway timeout",
-  and carried out anyway ``late_commit_delay`` seconds later, as when a proxy timed out while the
-  server committed later; ``late_commit@POST /batches=1#1`` makes the first create's batch appear in
-  ``GET /batches`` only after that delay), ``line_error`` (a line fails into the error file),
-  ``expire`` (a batch expires after RATE of its lines), ``fail`` (batch validation fails).
+  ``late_commit`` (an ambiguous outcome: the request is answered at once with a 504 "gateway
+  timeout" and carried out anyway ``late_commit_delay`` seconds later, as when a proxy timed out
+  while the server committed later; ``late_commit@POST /batches=1#1`` makes the first create's batch
+  appear in ``GET /batches`` only after that delay; a gateway stopped before then never commits it),
+  ``line_error`` (a line fails into the error file), ``expire`` (a batch expires after RATE of its
+  lines), ``fail`` (batch validation fails).
 - ``ROUTE``: a path prefix after the base URL, optionally with a method: ``/batches``,
   ``POST /batches`` or ``POST:/batches``. For batch faults (``line_error``, ``expire``, ``fail``) the
   route is matched against the batch endpoint (``/v1/chat/completions``). No route = everything.
