@@ -85,6 +85,8 @@ def collect(ctx: Context, job: dict[str, Any], parts: Sequence[PartSnapshot]) ->
         empty: pd.DataFrame = pd.DataFrame(columns=list(RESULT_COLUMNS), index=pd.Index([], name="custom_id"))
         return empty
     whole: pd.DataFrame = frames[0] if len(frames) == 1 else pd.concat(frames)
+    # pandas keeps attrs through concat only when all parts agree: the count is the job's sum.
+    whole.attrs["duplicates"] = sum(int(f.attrs.get("duplicates", 0)) for f in frames)
     return whole
 
 
