@@ -1,5 +1,7 @@
 """The ``tfbatch`` command.
 
+``tfbatch --version``
+    Prints ``tfbatch_nb <version>``.
 ``tfbatch demo [--rows N]``
     The quickstart flow, headless: a frame of reviews -> requests -> the embedded local
     gateway -> wait -> the joined results table, printed. Needs no API key and no network.
@@ -23,6 +25,8 @@ import tempfile
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from . import __version__
+
 __all__ = ["main"]
 
 DEMO_MODEL = "openai-main/gpt-4o-mini"
@@ -42,10 +46,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="tfbatch",
         description="Batch predictions through the TrueFoundry AI Gateway (or the embedded local one).",
     )
+    parser.add_argument("--version", action="version", version=f"tfbatch_nb {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="run the quickstart flow on the local gateway and print the table")
-    demo.add_argument("--rows", type=int, default=20, help="how many sample reviews to send (default 20)")
+    demo.add_argument(
+        "--rows", type=_positive, default=20, metavar="N", help="how many sample reviews to send (default 20)"
+    )
     demo.add_argument(
         "--speed",
         default="max",
@@ -202,9 +209,6 @@ def _demo(rows: int, speed: float | str | None) -> int:
     import tfbatch_nb as tfb
     from tfbatch_nb.datasets import load_reviews
 
-    if rows < 1:
-        print("tfbatch demo: --rows must be at least 1", file=sys.stderr)
-        return 2
     df = load_reviews(rows)
     # A throw-away journal: the demo must not leave a .tfbatch/ folder wherever it is run.
     with (
