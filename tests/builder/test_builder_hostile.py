@@ -44,7 +44,8 @@ NASTY = [
 ]
 chars = st.one_of(st.characters(), st.sampled_from(NASTY))
 any_text = st.text(chars, max_size=12)
-ROWS_AT = re.compile(r"at rows \[(.*?)[,\]]")
+# The first label shown: a str repr (which may hold commas and brackets itself) or a number.
+ROWS_AT = re.compile(r"""at rows \[('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|[^,\]]*)""")
 
 
 def unsafe_id(s: str) -> bool:

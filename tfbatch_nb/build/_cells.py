@@ -2,8 +2,9 @@
 
 The frame encoder hands each column of a block here and gets back one ``bytes`` per row: text
 JSON-escaped for a template slot, or a whole JSON value (messages, embedding inputs). Every check
-raises :class:`~tfbatch_nb.errors.BatchInputError` through :func:`raise_rows`, which names the first
-offending rows by their index labels, so the user can find them in the frame.
+raises a :class:`RowsError` (a :class:`~tfbatch_nb.errors.BatchInputError`) through :func:`raise_rows`,
+which names the first offending rows by their index labels, so the user can find them in the frame;
+the encoder re-raises it as a plain ``BatchInputError``, with the rows' ids for Arrow input.
 
 Examples
 --------
@@ -11,7 +12,7 @@ Examples
 >>> block = pd.DataFrame({"text": ["ok", " "]}, index=["r1", "r2"])
 >>> texts(column(block, "text", "prompt field"), "column 'text'")
 Traceback (most recent call last):
-tfbatch_nb.errors.BatchInputError: column 'text' is empty where text is needed at rows ['r2']
+tfbatch_nb.build._cells.RowsError: column 'text' is empty where text is needed at rows ['r2']
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ._body import MAX_EMBEDDING_INPUTS
 from ._codec import IntArray, NotExactJSON, NullOk, dumps_many, escape_strings, surrogate_at
 
 __all__ = [
+    "RowsError",
     "column",
     "embedding_inputs",
     "escape_texts",
@@ -41,11 +43,31 @@ __all__ = [
 _CONVERSIONS: dict[str, Callable[[Any], Any]] = {"r": repr, "s": str, "a": ascii}
 
 
+class RowsError(BatchInputError):
+    """The error of :func:`raise_rows`; keeps the rows it names, so the encoder can add their ids."""
+
+    def __init__(
+        self, message: str, labels: Sequence[Any], total: int, fix: str, positions: Sequence[int] | None
+    ) -> None:  # fmt: skip
+        self.message, self.labels, self.total, self.fix = message, list(labels)[:5], total, fix
+        self.positions = None if positions is None else list(positions)[:5]
+        super().__init__(self.worded())
+
+    def worded(self, ids: Sequence[str] | None = None) -> str:
+        """The message, naming the rows (and, when given, the ids of the rows in :attr:`labels`)."""
+        shown = ", ".join(repr(x) for x in self.labels)
+        more = f" and {self.total - 5} more" if self.total > 5 else ""
+        at = f" (positions {self.positions})" if self.positions is not None else ""
+        named = f" (ids {list(ids)})" if ids is not None else ""
+        fix = f"; {self.fix}" if self.fix else ""
+        return f"{self.message} at rows [{shown}]{more}{at}{named}{fix}"
+
+
 def raise_rows(
     message: str, labels: Sequence[Any], total: int | None = None, *, fix: str = "",
     positions: Sequence[int] | None = None,
 ) -> NoReturn:  # fmt: skip
-    """Raise a BatchInputError naming the first five offending rows (of ``total``), and the fix.
+    """Raise a :class:`RowsError` naming the first five offending rows (of ``total``), and the fix.
 
     ``positions`` (0-based, in the whole data) are added when the labels alone may not find the row.
 
@@ -53,16 +75,12 @@ def raise_rows(
     --------
     >>> raise_rows("text is null", ["a", "b", "c", "d", "e", "f"])
     Traceback (most recent call last):
-    tfbatch_nb.errors.BatchInputError: text is null at rows ['a', 'b', 'c', 'd', 'e'] and 1 more
+    tfbatch_nb.build._cells.RowsError: text is null at rows ['a', 'b', 'c', 'd', 'e'] and 1 more
     >>> raise_rows("id is empty", [""], positions=[7], fix="give every row an id")
     Traceback (most recent call last):
-    tfbatch_nb.errors.BatchInputError: id is empty at rows [''] (positions [7]); give every row an id
+    tfbatch_nb.build._cells.RowsError: id is empty at rows [''] (positions [7]); give every row an id
     """
-    total = len(labels) if total is None else total
-    shown = ", ".join(repr(x) for x in list(labels)[:5])
-    more = f" and {total - 5} more" if total > 5 else ""
-    at = f" (positions {list(positions)[:5]})" if positions is not None else ""
-    raise BatchInputError(f"{message} at rows [{shown}]{more}{at}{f'; {fix}' if fix else ''}")
+    raise RowsError(message, labels, len(labels) if total is None else total, fix, positions)
 
 
 def column(block: pd.DataFrame, name: str, what: str, *, digits: bool = False) -> pd.Series:
@@ -171,7 +189,7 @@ def id_texts(raw: pd.Series, index: pd.Index, what: str, first: int = 0) -> list
     >>> import pandas as pd
     >>> ids = pd.Series(["a", "b\\rc"]); id_texts(ids, ids.index, "id_column 'k'")
     Traceback (most recent call last):
-    tfbatch_nb.errors.BatchInputError: id_column 'k' has custom_id 'b\\rc' that has the character '\\r' at 1 (a control character, line separator or lone surrogate) at rows [1] (positions [1]); custom_ids must be one line of plain text: clean them (e.g. .str.replace(r'[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]', '', regex=True)) or give id_column= another column
+    tfbatch_nb.build._cells.RowsError: id_column 'k' has custom_id 'b\\rc' that has the character '\\r' at 1 (a control character, line separator or lone surrogate) at rows [1] (positions [1]); custom_ids must be one line of plain text: clean them (e.g. .str.replace(r'[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]', '', regex=True)) or give id_column= another column
     """
     null = np.asarray(pd.isna(raw))
     if null.any():

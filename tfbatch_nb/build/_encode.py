@@ -20,7 +20,7 @@ Examples
 from __future__ import annotations
 
 import string
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeAlias, cast
 
@@ -31,14 +31,23 @@ import pyarrow as pa  # type: ignore[import-untyped]
 from ..errors import BatchInputError
 from . import _arrow
 from ._body import MAX_TOKEN_PARAMS
-from ._cells import column, embedding_inputs, escape_texts, id_texts, message_lists, raise_rows, texts
+from ._cells import (
+    RowsError,
+    column,
+    embedding_inputs,
+    escape_texts,
+    id_texts,
+    message_lists,
+    raise_rows,
+    texts,
+)
 from ._codec import IntArray, dumps
+from ._input import blocks
 from ._spool import Spool, join_ids
 from ._template import LineTemplate
 
 __all__ = ["BuildSpec", "encode_frames"]
 
-BLOCK_ROWS = 5_000  # small blocks reuse warm memory; big ones pay page faults on fresh allocations
 LONG_ID = 64  # OpenAI-compatible services are reported to cap custom_id at 64 characters
 
 # A block's custom_ids: escaped bytes a row, or (integer ids) an Arrow column with its spool id block.
@@ -71,22 +80,6 @@ class BuildSpec:
     params: dict[str, Any]
     extra: dict[str, Any]  # the response_format fragment
     max_bytes: int
-
-
-def _blocks(data: Any) -> Iterator[pd.DataFrame]:
-    if isinstance(data, pd.DataFrame):
-        chunks: Iterable[Any] = [data]
-    elif isinstance(data, str | bytes | dict | pd.Series) or not isinstance(data, Iterable):
-        raise BatchInputError(
-            f"data must be a DataFrame or an iterable of DataFrames, got {type(data).__name__}"
-        )
-    else:
-        chunks = data
-    for chunk in chunks:
-        if not isinstance(chunk, pd.DataFrame):
-            raise BatchInputError(f"every chunk of data must be a DataFrame, got {type(chunk).__name__}")
-        for start in range(0, len(chunk), BLOCK_ROWS):
-            yield chunk.iloc[start : start + BLOCK_ROWS]
 
 
 class _Encoder:
@@ -155,6 +148,15 @@ class _Encoder:
             self.fields.append((slot, name, spec or "", conv))
             out.append(self.tpl.slot(slot, inline=True))
         return "".join(out)
+
+    @property
+    def columns(self) -> set[str] | None:
+        """The columns the request reads (None: all of them, for a ``messages`` callable)."""
+        spec = self.spec
+        if callable(spec.messages):
+            return None
+        named = [spec.id_column, spec.input, spec.messages, *(name for _, name, _, _ in self.fields)]
+        return {c for c in named if isinstance(c, str)}
 
     def ids(self, block: pd.DataFrame, first: int) -> tuple[Ids, IntArray, bool, int]:
         """Escaped custom_ids, their duplicate keys, whether the keys are exact, and how many are long.
@@ -263,12 +265,15 @@ def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[str]]:
     spool = Spool()
     keys: list[tuple[IntArray, bool]] = []
     long_ids, longest, first = 0, (0, None), 0
+    named: pd.Series | None = None  # an Arrow block's ids, to name its bad rows by them too
     try:
-        for block in _blocks(data):
+        for block, positional in blocks(data, enc.columns):
             if not len(block):
                 continue
             esc_ids, block_keys, exact, n_long = enc.ids(block, first)
             first += len(block)
+            if positional and spec.id_column is not None:
+                named = block[spec.id_column]
             cols, n_inputs = enc.cells(block)
             lines, lens, id_block, id_lens = enc.render(esc_ids, cols, len(block))
             big = np.flatnonzero(lens > spec.max_bytes)
@@ -277,6 +282,7 @@ def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[str]]:
                     f"a line is larger than max_bytes={spec.max_bytes} ({int(lens[big[0]])} bytes)",
                     block.index[big[:5]], len(big),
                 )  # fmt: skip
+            named = None
             long_ids += n_long
             text = lens - enc.tpl.const_len - id_lens
             at = int(text.argmax())
@@ -288,6 +294,11 @@ def encode_frames(data: Any, spec: BuildSpec) -> tuple[Spool, list[str]]:
         if not len(spool.ends):
             raise BatchInputError("empty input: the data has no rows")
         _check_unique(spool, keys, "the index" if spec.id_column is None else f"id_column {spec.id_column!r}")
+    except RowsError as exc:
+        spool.discard()
+        # Arrow rows have no labels but their positions: with an id column, name their ids too.
+        ids = None if named is None else [str(named.loc[label]) for label in exc.labels]
+        raise BatchInputError(exc.worded(ids)) from None
     except BaseException:
         spool.discard()
         raise
