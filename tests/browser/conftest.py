@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 
 HERE = Path(__file__).parent
-NOTEBOOK = HERE / "panel.ipynb"
+NOTEBOOKS = (HERE / "panel.ipynb", HERE / "await.ipynb")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -73,7 +73,8 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, 
     root.mkdir()
     for folder in ("lab", "nb7"):  # own folder each: own kernel cwd, so own journal and gateway data
         (root / folder).mkdir()
-        shutil.copy(NOTEBOOK, root / folder / "panel.ipynb")
+        for notebook in NOTEBOOKS:
+            shutil.copy(notebook, root / folder / notebook.name)
     env = dict(
         os.environ,
         JUPYTER_CONFIG_DIR=str(work / "config"),

@@ -104,3 +104,36 @@ def test_panel_lives_in_the_browser(
         page.close()
     # Notebook 7 has harmless page errors of its own; only widget errors count.
     assert [e for e in errors if "widget" in e.lower() or "tfbatch" in e.lower()] == []
+
+
+@pytest.mark.parametrize(
+    ("path", "label"),
+    [("/lab/tree/lab/await.ipynb?reset", "lab4"), ("/notebooks/nb7/await.ipynb", "notebook7")],
+    ids=["lab4", "notebook7"],
+)
+def test_await_and_on_done_in_the_browser(
+    lab_server: tuple[str, str, Path], browser: Any, artifacts: Path, path: str, label: str
+) -> None:
+    # `res = await batch` returns the frame while the event loop keeps running (a ticker task
+    # ticks meanwhile), and on_done's print lands in the cell that asked for it once the job ends.
+    url, token, _root = lab_server
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    try:
+        page.goto(f"{url}{path}{'&' if '?' in path else '?'}token={token}")
+        page.wait_for_function(KERNEL_READY_JS, timeout=TIMEOUT_MS)
+        _run_all_cells(page)
+        awaited = page.locator(".jp-OutputArea-output", has_text="awaited 20 rows")
+        awaited.wait_for(timeout=TIMEOUT_MS)
+        text = awaited.inner_text()
+        assert "20 completed" in text, text
+        assert int(text.rsplit(":", 1)[-1].strip()) > 0, text  # the loop ran while awaiting
+        cells = page.locator(".jp-Notebook .jp-CodeCell")
+        done = cells.nth(1).locator(".jp-OutputArea-output", has_text="on_done says: completed")
+        done.wait_for(timeout=TIMEOUT_MS)
+        assert done.count() == 1
+        page.screenshot(path=str(artifacts / f"await-{label}.png"))
+    except Exception:
+        page.screenshot(path=str(artifacts / f"await-{label}-failure.png"))
+        raise
+    finally:
+        page.close()

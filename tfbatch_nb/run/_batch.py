@@ -12,17 +12,27 @@ without writing a file, which raises ``BatchFailedError`` with the server's erro
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import logging
+import sys
 import threading
 import time
+import traceback
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from typing import Any
 
 import pandas as pd
 
 from ..build import BatchRequests
-from ..errors import BatchFailedError, BatchInputError, GatewayUnreachableError, TfBatchError
+from ..errors import (
+    BatchFailedError,
+    BatchInputError,
+    BatchTimeoutError,
+    GatewayUnreachableError,
+    TfBatchError,
+)
 from ..ui import (
     TERMINAL,
     PartSnapshot,
@@ -35,7 +45,7 @@ from ..ui import (
 )
 from ._context import Context, speaking_to
 from ._outcome import collect, error_frame, fold, join_rows, unanswered, validation_errors
-from ._poll import Pace, Watcher, describe, is_transient, retry_after, wait_until_done
+from ._poll import Pace, Watcher, describe, is_transient, retry_after, until_next_poll, wait_until_done
 
 __all__ = ["Batch", "Listener", "SubmitJob"]
 
@@ -80,6 +90,10 @@ class Batch:
         self._last_error: str | None = None
         self._updated: float | None = None
         self._pace = Pace(ctx.poll_first)
+        # on_done callbacks not yet called: (callback, the loop of the cell that asked, its context)
+        self._on_done: list[
+            tuple[Callable[[Batch], Any], asyncio.AbstractEventLoop | None, contextvars.Context]
+        ] = []
         self._next_poll_at: float | None = None
         self._frame: pd.DataFrame | None = None
         self._parts = ctx.journal.part_snapshots(job_id)
@@ -231,7 +245,51 @@ class Batch:
                     fn(snap)
                 except Exception:  # a broken listener (a closed panel) must not stop polling
                     log.debug("tfbatch: listener %r failed", fn, exc_info=True)
+        if snap.terminal:
+            self._call_on_done()
         return snap
+
+    def on_done(self, callback: Callable[[Batch], Any]) -> None:
+        """Call ``callback(batch)`` once, when the job reaches a terminal status; polls in the background.
+
+        In a notebook the call runs on the kernel's own loop, between cells (never in the
+        watcher's thread), and what it prints lands in the cell that asked for it; an exception
+        in it is printed there too, and shown on the panel. Outside a kernel it runs in the thread
+        that saw the job finish. A job already done calls it at once (in a notebook: once the
+        current cell ends).
+
+        Examples
+        --------
+        >>> batch.on_done(lambda b: print(b.name, "is", b.status))
+        reviews-v1 is completed
+        """
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # a script, a terminal: no loop runs in this thread
+            loop = None
+        with self._lock:
+            self._on_done.append((callback, loop, contextvars.copy_context()))
+        if self.snapshot().terminal:
+            self._call_on_done()
+        else:
+            self.watch()
+
+    def _call_on_done(self) -> None:
+        with self._lock:
+            due, self._on_done = self._on_done, []
+        for callback, loop, context in due:
+            if loop is not None and loop.is_running() and not loop.is_closed():
+                loop.call_soon_threadsafe(self._run_on_done, callback, context=context)
+            else:
+                self._run_on_done(callback)
+
+    def _run_on_done(self, callback: Callable[[Batch], Any]) -> None:
+        try:
+            callback(self)
+        except Exception as exc:  # shown, not swallowed: the user's code failed, not the job
+            traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
+            with self._lock:
+                self._last_error = f"on_done callback failed: {describe(exc)}"
 
     def refresh(self) -> Snapshot:
         """Poll the gateway once and return the new snapshot (listeners are told).
@@ -281,6 +339,47 @@ class Batch:
             self._pace = Pace(poll)
         wait_until_done(self._poll, label=self.id, timeout=timeout, progress=progress)
         return self
+
+    async def wait_async(self, *, timeout: float | None = None) -> Batch:
+        """``await batch.wait_async()``: wait for the job without blocking the kernel's event loop.
+
+        Each poll runs in a worker thread and the waits between polls are ``asyncio.sleep``, so
+        other coroutines, widget messages and the panel go on meanwhile.
+
+        Raises
+        ------
+        BatchTimeoutError
+            ``timeout`` seconds passed first; the job keeps running.
+
+        Examples
+        --------
+        >>> import asyncio
+        >>> asyncio.run(batch.wait_async(timeout=60)).status
+        'completed'
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        snap = await asyncio.to_thread(self._poll)
+        while not snap.terminal:
+            delay = until_next_poll(snap)
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise BatchTimeoutError(
+                        f"job {self.id} still {snap.status} after {timeout} s "
+                        f"({snap.completed + snap.failed}/{snap.total} done); it keeps running"
+                    )
+                delay = min(delay, left)
+            await asyncio.sleep(delay)
+            snap = await asyncio.to_thread(self._poll)
+        return self
+
+    def __await__(self) -> Generator[Any, None, pd.DataFrame]:
+        """``res = await batch``: wait without blocking the event loop, then the results frame."""
+        return self._results_async().__await__()
+
+    async def _results_async(self) -> pd.DataFrame:
+        await self.wait_async()
+        return await asyncio.to_thread(self.results)
 
     def watch(self) -> Watcher:
         """Poll in a daemon thread (at the same pace as :meth:`wait`), telling the listeners; never prints.

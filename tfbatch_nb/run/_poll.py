@@ -21,7 +21,16 @@ import openai
 from ..errors import BatchTimeoutError
 from ..ui import Progress, Snapshot
 
-__all__ = ["Pace", "Watcher", "describe", "is_transient", "retry_after", "retry_delay", "wait_until_done"]
+__all__ = [
+    "Pace",
+    "Watcher",
+    "describe",
+    "is_transient",
+    "retry_after",
+    "retry_delay",
+    "until_next_poll",
+    "wait_until_done",
+]
 
 log = logging.getLogger("tfbatch_nb")
 
@@ -143,8 +152,15 @@ class Pace:
         return max(min(delay, self.cap), retry_after or 0.0)
 
 
-def _until(snap: Snapshot) -> float:
-    # Seconds to sleep before the poll the snapshot says is due next.
+def until_next_poll(snap: Snapshot) -> float:
+    """Seconds to sleep before the poll the snapshot says is due next (1 s if it says nothing).
+
+    Examples
+    --------
+    >>> from tfbatch_nb.ui import make_snapshot
+    >>> until_next_poll(make_snapshot(job_id="j", name=None, provider="p", model=None, endpoint="e", parts=[]))
+    1.0
+    """
     if snap.next_poll_at is None:
         return 1.0
     return max(snap.next_poll_at - time.time(), 0.0)
@@ -189,7 +205,7 @@ def wait_until_done(
                     f"({snap.completed + snap.failed}/{snap.total} done); it keeps running"
                 )
             shown.update(snap)
-            delay = _until(snap)
+            delay = until_next_poll(snap)
             if deadline is not None:
                 delay = max(min(delay, deadline - time.monotonic()), 0.0)
             time.sleep(delay)
@@ -262,7 +278,7 @@ class Watcher:
                 return
             if snap is None or snap.terminal:
                 return
-            self._stop.wait(_until(snap))
+            self._stop.wait(until_next_poll(snap))
 
     def stop(self, *, join: bool = True) -> None:
         """Stop polling; waits briefly for the thread unless ``join=False``.

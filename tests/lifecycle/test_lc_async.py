@@ -1,0 +1,84 @@
+"""``await batch``, ``wait_async`` and ``on_done``: the conventions of a notebook, outside the browser."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import tfbatch_nb as tfb
+
+
+def test_await_gives_the_results_and_leaves_the_loop_free(
+    start_gateway: Callable[..., Any], connect_to: Callable[..., Any], make_requests: Any
+) -> None:
+    gw = connect_to(start_gateway(speed=2.0))  # a few seconds: long enough to see the loop run
+    batch = gw.submit(make_requests(), name="awaited")
+
+    async def main() -> tuple[Any, int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                await asyncio.sleep(0.05)
+
+        ticker = asyncio.create_task(tick())
+        res = await batch
+        ticker.cancel()
+        return res, ticks
+
+    res, ticks = asyncio.run(main())
+    assert len(res) == 37 and res["status"].eq("completed").all()
+    assert ticks > 5  # other coroutines ran while the job was awaited
+    assert res.equals(batch.results())
+
+
+def test_wait_async_times_out_and_the_job_goes_on(
+    start_gateway: Callable[..., Any], connect_to: Callable[..., Any], make_requests: Any
+) -> None:
+    gw = connect_to(start_gateway(speed=0.2))
+    batch = gw.submit(make_requests(), name="slow")
+    with pytest.raises(tfb.BatchTimeoutError, match="keeps running"):
+        asyncio.run(batch.wait_async(timeout=0.3))
+    assert not batch.snapshot().terminal
+    batch.cancel()
+
+
+def test_on_done_is_called_once_on_the_loop_of_the_caller(
+    start_gateway: Callable[..., Any], connect_to: Callable[..., Any], make_requests: Any
+) -> None:
+    gw = connect_to(start_gateway(speed=2.0))
+    batch = gw.submit(make_requests(), name="callback")
+    calls: list[tuple[str, int]] = []
+
+    async def main() -> int:
+        batch.on_done(lambda b: calls.append((b.status, threading.get_ident())))
+        while not calls:  # the watcher thread sees the end; the call comes on this loop
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert calls == [("completed", loop_thread)]
+    batch.refresh()  # a later poll does not call it again
+    assert len(calls) == 1
+
+
+def test_on_done_errors_are_shown_not_swallowed(
+    start_gateway: Callable[..., Any], connect_to: Callable[..., Any], make_requests: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    gw = connect_to(start_gateway())
+    batch = gw.submit(make_requests(), name="broken-callback").wait(progress=False)
+
+    def broken(b: Any) -> None:
+        raise ValueError("my callback broke")
+
+    batch.on_done(broken)  # already done: called at once, here (no event loop runs)
+    assert "ValueError: my callback broke" in capsys.readouterr().err
+    assert "on_done callback failed" in (batch.snapshot().last_error or "")
