@@ -82,3 +82,20 @@ def test_on_done_errors_are_shown_not_swallowed(
     batch.on_done(broken)  # already done: called at once, here (no event loop runs)
     assert "ValueError: my callback broke" in capsys.readouterr().err
     assert "on_done callback failed" in (batch.snapshot().last_error or "")
+
+
+def test_results_join_polars_and_arrow_rows(
+    start_gateway: Callable[..., Any], connect_to: Callable[..., Any], make_requests: Any, rows37: Any
+) -> None:
+    import pyarrow as pa
+
+    polars = pytest.importorskip("polars")
+    gw = connect_to(start_gateway())
+    batch = gw.submit(make_requests(), name="joined").wait(progress=False)
+    expected = batch.results(join=rows37)
+    for rows in (pa.Table.from_pandas(rows37), polars.from_pandas(rows37)):
+        joined = batch.results(join=rows)
+        assert list(joined.columns) == list(expected.columns)
+        assert joined["content"].tolist() == expected["content"].tolist()
+    with pytest.raises(tfb.BatchInputError, match="polars or pyarrow"):
+        batch.results(join=[1, 2, 3])

@@ -456,7 +456,7 @@ class Batch:
             return self._frame
 
     def results(
-        self, *, join: pd.DataFrame | None = None, timeout: float | None = None, retries: bool = True
+        self, *, join: Any = None, timeout: float | None = None, retries: bool = True
     ) -> pd.DataFrame:
         """The results frame: index ``custom_id``, one row per request.
 
@@ -467,7 +467,8 @@ class Batch:
         Parameters
         ----------
         join
-            Your rows: the results are joined onto them by the requests' id column (else by index).
+            Your rows (pandas, polars or pyarrow): the results are joined onto them by the requests'
+            id column (else by position); the joined frame is pandas.
         timeout
             Passed to :meth:`wait` when the job is still running.
         retries

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa  # type: ignore[import-untyped]
 
+from ..errors import BatchInputError
 from ..results import RESULT_COLUMNS, parse_results
 from ..ui import PartSnapshot, Snapshot
 from ._context import Context
@@ -138,17 +140,24 @@ def fold(frame: pd.DataFrame, retried: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def join_rows(frame: pd.DataFrame, rows: pd.DataFrame, id_column: str | None) -> pd.DataFrame:
-    """Join the results onto the user's rows by the id column (else the index), as strings.
+def join_rows(frame: pd.DataFrame, rows: Any, id_column: str | None) -> pd.DataFrame:
+    """Join the results onto the user's rows by the id column (else the row position), as strings.
 
-    ``id_column`` is the one journaled at submit; None means guess it from the values.
+    ``rows`` is a pandas frame, or a polars / pyarrow one (anything with ``__arrow_c_stream__``),
+    read into pandas: the result is a pandas frame either way. ``id_column`` is the one
+    journaled at submit; None means guess it from the values.
 
     Examples
     --------
+    >>> import pyarrow as pa
     >>> res = pd.DataFrame({"status": ["completed"]}, index=pd.Index(["7"], name="custom_id"))
     >>> join_rows(res, pd.DataFrame({"n": [7], "text": ["hi"]}), "n")["status"].tolist()
     ['completed']
+    >>> join_rows(res, pa.table({"n": [7], "text": ["hi"]}), "n")["status"].tolist()
+    ['completed']
     """
+    if not isinstance(rows, pd.DataFrame):
+        rows = _as_pandas(rows)
     if id_column is None:
         id_column = _guess_id_column(frame, rows)
     if id_column is not None and id_column in rows.columns:
@@ -159,6 +168,17 @@ def join_rows(frame: pd.DataFrame, rows: pd.DataFrame, id_column: str | None) ->
     out = keyed.merge(frame, how="left", left_on="__tfbatch_key", right_index=True, suffixes=("", "_result"))
     joined: pd.DataFrame = out.drop(columns="__tfbatch_key")
     return joined
+
+
+def _as_pandas(rows: Any) -> pd.DataFrame:
+    # polars, pyarrow and any Arrow C stream: one copy into pandas (the results frame is pandas).
+    if hasattr(rows, "__arrow_c_stream__") or isinstance(rows, pa.Table | pa.RecordBatch):
+        out: pd.DataFrame = pa.table(rows).to_pandas()
+        return out
+    raise BatchInputError(
+        f"join= takes your rows as a pandas, polars or pyarrow frame (or anything with __arrow_c_stream__), "
+        f"got {type(rows).__name__}"
+    )
 
 
 def _guess_id_column(frame: pd.DataFrame, rows: pd.DataFrame) -> str | None:
