@@ -7,7 +7,8 @@ Run: ``python bench/bench_build.py [--rows 100000] [--memory-rows 1000000] [--ch
 3. ``tfbatch_nb.build_requests(...).to_jsonl(...)``
 
 Prints rows/s of each and the ratios of ours against the two baselines (targets: >= 50x the seed
-loop, >= 5x the json.dumps loop), then the peak memory (tracemalloc's Python peak plus Arrow's pool peak, in a fresh process) for
+loop, >= 5x the json.dumps loop), the time of ours for the same rows given as a pyarrow Table and as
+a polars DataFrame (when polars is installed) as ratios to the pandas frame, then the peak memory (tracemalloc's Python peak plus Arrow's pool peak, in a fresh process) for
 a chunked input of ``--memory-rows``.
 
 Fairness: every method runs ``--repeat`` times, in interleaved rounds (so load from other processes
@@ -30,6 +31,7 @@ import time
 import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -74,7 +76,7 @@ def ours(df: pd.DataFrame, path: Path) -> None:
     reqs.to_jsonl(path)
 
 
-def timed(fn: Callable[[pd.DataFrame, Path], None], df: pd.DataFrame, path: Path) -> tuple[float, float]:
+def timed(fn: Callable[[Any, Path], None], df: Any, path: Path) -> tuple[float, float]:
     """One run: (wall s, CPU s); the output of the previous run is removed first, untimed."""
     for old in path.parent.glob(f"{path.stem}*"):
         old.unlink()
@@ -126,12 +128,45 @@ def main() -> None:
         for label, base, target in (("seed loop", seed, 50), ("json.dumps loop", dumps_, 5)):
             print(f"  speed-up vs {label + ':':17s} wall {wall[base] / wall[me]:5.1f}x, "
                   f"CPU {cpu[base] / cpu[me]:5.1f}x (target >= {target}x)")  # fmt: skip
+        arrow_inputs(df, d, args.repeat)
 
     for total in (args.memory_rows // 10, args.memory_rows) if args.memory_rows else ():  # 0: skip
         # A fresh process each, so Arrow's pool peak (which tracemalloc cannot see) is this run's own.
         subprocess.run(
             [sys.executable, __file__, "--memory-only", str(total), "--chunk", str(args.chunk)], check=True
         )
+
+
+def arrow_inputs(df: pd.DataFrame, d: Path, repeat: int) -> None:
+    """Ours on the same rows as a pandas frame, a pyarrow Table and a polars DataFrame (if installed).
+
+    The conversions happen before the timer: the figures are those of ``build_requests`` itself.
+    """
+    forms: dict[str, Any] = {
+        "pandas DataFrame": df,
+        "pyarrow Table": pa.Table.from_pandas(df, preserve_index=False),
+    }
+    try:
+        import polars as pl  # optional: only this line of the bench needs it
+    except ImportError:
+        pl = None
+    if pl is not None:
+        forms["polars DataFrame"] = pl.from_pandas(df)
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in forms}
+    shas: dict[str, str] = {}
+    for _ in range(repeat):
+        for i, (name, data) in enumerate(forms.items()):
+            runs[name].append(timed(ours, data, d / f"form{i}.jsonl"))
+            shas[name] = "".join(sorted(p.read_text() for p in d.glob(f"form{i}*.jsonl")))
+    same = len(set(shas.values())) == 1
+    base = runs["pandas DataFrame"]
+    print(f"  the same rows from other inputs (same bytes: {same}; ratio = time / pandas frame's time):")
+    for name, r in runs.items():
+        w, c = statistics.median(x for x, _ in r), statistics.median(x for _, x in r)
+        bw, bc = statistics.median(x for x, _ in base), statistics.median(x for _, x in base)
+        print(f"    {name:32s} wall {w:7.3f} s ({w / bw:4.2f}x) | CPU {c:7.3f} s ({c / bc:4.2f}x)")
+    if pl is None:
+        print("    polars DataFrame: not installed (pip install polars)")
 
 
 def memory_only(total: int, chunk: int) -> None:

@@ -1,10 +1,11 @@
-"""Build: a DataFrame (or chunks of one) -> request lines -> JSONL parts within the limits.
+"""Build: a DataFrame (pandas, polars, Arrow; or chunks of one) -> request lines -> JSONL parts.
 
 Pure: no network, no journal. :func:`build_requests` checks every row and says which one is
 wrong; the :class:`BatchRequests` it returns previews itself, estimates its cost and writes its
 parts atomically.
 
-Inside, data flows one way: ``_encode`` (the frame encoder) takes the rows block by block, has
+Inside, data flows one way: ``_input`` cuts the data (pandas, polars or Arrow, whole or in chunks)
+into pandas blocks, reading Arrow batch by batch; ``_encode`` (the frame encoder) takes them, has
 ``_cells`` check and escape each column (``_arrow`` does plain text columns in Arrow) and
 ``_template`` join them into lines, and appends them to a ``_spool``; ``_load`` checks an
 existing JSONL file into a spool instead. ``_requests`` wraps a spool as the job and its parts;

@@ -1,4 +1,4 @@
-"""The frame encoder: DataFrame chunks -> request lines in a spool, checked block by block.
+"""The frame encoder: blocks of rows (from :mod:`._input`) -> request lines in a spool, checked block by block.
 
 Data flows one way. The request is compiled once into a line template (:mod:`._template`); then
 each block of at most ``BLOCK_ROWS`` rows gives its custom_ids and, per template slot, one escaped

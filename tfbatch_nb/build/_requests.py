@@ -382,13 +382,16 @@ def build_requests(
     endpoint: str | None = None, response_format: Any = None, provider: Provider | str | None = None,
     max_lines: int = MAX_LINES, max_bytes: int = MAX_BYTES, **params: Any,
 ) -> BatchRequests:  # fmt: skip
-    """Turn a DataFrame (or an iterable of DataFrame chunks) into validated batch requests.
+    """Turn a DataFrame (pandas, polars or Arrow; or chunks of one) into validated batch requests.
 
     Parameters
     ----------
     data
-        A DataFrame, or an iterable of DataFrames (``pd.read_csv(..., chunksize=...)``); lines stay
-        in memory up to 64 MiB and go to a spool file on disk past that, so memory stays bounded.
+        A DataFrame, or an iterable of DataFrames (``pd.read_csv(..., chunksize=...)``); or a polars
+        DataFrame, a pyarrow Table, RecordBatch or RecordBatchReader, or any object with
+        ``__arrow_c_stream__`` (read batch by batch; the same bytes as the equal pandas frame, and
+        rows are named by position, the index being the default one). Lines stay in memory up to
+        64 MiB and go to a spool file on disk past that, so memory stays bounded.
     model
         ``body.model``: a catalog id such as ``"openai-main/gpt-4o-mini"``.
     prompt
