@@ -9,33 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
-from conftest import MODEL, SECRET, gateway_batches
+from conftest import SECRET, gateway_batches
+from race_worker import RACES, racer, requests_of
 
 import tfbatch_nb as tfb
-
-RACES = 10
-
-
-def _requests(race: int) -> Any:
-    frame = pd.DataFrame(
-        {"review_id": [f"r{race}-{i}" for i in range(30)], "text": [f"text {i}" for i in range(30)]}
-    )
-    return tfb.build_requests(frame, model=MODEL, prompt="{text}", id_column="review_id", max_lines=10)
-
-
-def _racer(url: str, key: str, journal: str, barrier: Any, out: Any) -> None:
-    # One process: the same submit as the others, released together by the barrier, RACES times.
-    gw = tfb.connect(url, key, journal=journal)
-    try:
-        for race in range(RACES):
-            reqs = _requests(race)
-            barrier.wait(timeout=60)
-            batch = gw.submit(reqs, name=f"race-{race}")
-            out.put(json.dumps({"race": race, "job": batch.id, "ids": batch.ids}))
-    finally:
-        gw.close()
 
 
 def test_processes_racing_on_one_journal_make_one_batch_per_part(
@@ -44,7 +22,7 @@ def test_processes_racing_on_one_journal_make_one_batch_per_part(
     server = start_gateway()
     ctx = multiprocessing.get_context("spawn")
     barrier, out = ctx.Barrier(3), ctx.Queue()
-    procs = [ctx.Process(target=_racer, args=(server.url, server.api_key, str(journal_dir), barrier, out))
+    procs = [ctx.Process(target=racer, args=(server.url, server.api_key, str(journal_dir), barrier, out))
              for _ in range(3)]  # fmt: skip
     for proc in procs:
         proc.start()
@@ -73,7 +51,7 @@ def test_threads_racing_on_one_journal_make_one_batch(
     gateways = [tfb.connect(server.url, server.api_key, journal=journal_dir) for _ in range(4)]
 
     def run(gw: Any) -> None:
-        reqs = _requests(0)
+        reqs = requests_of(0)
         barrier.wait(timeout=30)
         found.append(gw.submit(reqs, name="thread-race"))
 
