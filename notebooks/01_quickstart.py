@@ -113,7 +113,9 @@ res[["status", "content", "total_tokens"]].head()
 
 # %% [markdown]
 # `results(join=df)` puts the answers next to your rows, matched on the id column. Here the
-# simulated model's answer can be compared with the human label:
+# simulated model's answer can be compared with the human label. (The simulated model only
+# looks for a few dozen words such as "love" or "broken", so it calls many reviews `neutral`
+# and agrees with the label on about half of them; a real model does much better.)
 
 # %%
 joined = batch.results(join=df)

@@ -27,7 +27,6 @@
 
 # %%
 import json
-import tempfile
 from pathlib import Path
 
 import openai
@@ -128,7 +127,8 @@ gw.submit(reqs, name="azure-reviews").wait()
 vertex = providers.VertexAI(
     "google-main", bucket="my-gcs-bucket", region="europe-west4", model="gemini-2.0-flash"
 )
-path = Path(tempfile.mkdtemp()) / "vertex_requests.jsonl"
+path = Path(".tfbatch") / "vertex_requests.jsonl"  # beside the journal; the next run overwrites it
+path.parent.mkdir(exist_ok=True)
 with open(path, "w") as f:  # a minimal file: custom_id + messages only
     for row in df.itertuples():
         line = {

@@ -41,10 +41,12 @@ df = load_reviews(40)
 # This notebook keeps its journal in a throw-away folder, so every run shows the failures from
 # scratch. (With the default journal, `.tfbatch/`, a second run would find every job and every
 # retry already done and show the final answers straight away: re-running pays nothing, as
-# `01_quickstart` and `05_large_jobs_and_restarts` show.)
+# `01_quickstart` and `05_large_jobs_and_restarts` show.) The last cell deletes the folder; if
+# the kernel stops before that, Python deletes it when the kernel exits.
 
 # %%
-journal = tempfile.mkdtemp(prefix="tfbatch-03-")
+scratch = tempfile.TemporaryDirectory(prefix="tfbatch-03-")
+journal = scratch.name
 
 # %% [markdown]
 # ## Lines that fail
@@ -199,5 +201,9 @@ jobs = gw.batches()
 jobs["retry_of"] = jobs["parent_job"].map(dict(zip(jobs["job_id"], jobs["name"], strict=True)))
 jobs[["name", "status", "total", "retry_of"]]
 
+# %% [markdown]
+# Finally, stop the gateway and delete the throw-away journal with everything in it:
+
 # %%
 gw.close()
+scratch.cleanup()

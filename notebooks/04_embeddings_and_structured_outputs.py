@@ -50,9 +50,9 @@ df = load_reviews(60)
 
 # %%
 CUES = {
-    "positive": {"love", "perfectly", "great", "exceeded", "solid", "easy", "good", "value"},
-    "negative": {"broke", "never", "disappointed", "cheap", "stopped", "not", "noisy", "dies"},
-    "hedging": {"but", "although", "fine", "decent", "nothing"},
+    "positive": {"love", "great", "nice", "best", "good", "worth", "perfect", "excellent", "easy"},
+    "negative": {"horrible", "useless", "awful", "broke", "stopped", "never", "dead", "cheap", "hurt", "too"},
+    "hedging": {"but", "though", "although", "fine", "okay", "average", "decent", "nothing"},
 }
 
 
@@ -103,8 +103,9 @@ vectors[["review_id", "label", "embedding"]].head()
 
 # %% [markdown]
 # A 2-D picture of the vectors: PCA with numpy's SVD (centre the matrix, project on the first two
-# right singular vectors). Reviews with the same human label land together, because the
-# stand-in's vectors carry the cue words.
+# right singular vectors). Reviews that use the stand-in's cue words land in groups of their
+# human label; those with none of its words fall on one line in the middle, spread only by their
+# length, whatever their label: the stand-in cannot tell them apart.
 
 # %%
 X = np.array(vectors["embedding"].tolist())
@@ -166,6 +167,11 @@ table[["review_id", "label", "sentiment", "confidence", "cues"]].head(6)
 pd.crosstab(table["label"], table["sentiment"])
 
 # %% [markdown]
+# The stand-in gets all 12 neutral reviews and 12 of the 17 negative ones right, but calls 18 of
+# the 31 positive ones neutral: they praise in words it does not know ("Crisp highs, warm bass")
+# or hedge with a "but". So much for a few cue words; with a real model, the same two cells show
+# how far it agrees with the human labels.
+#
 # Or validate each answer back into the pydantic model, for typed objects:
 
 # %%

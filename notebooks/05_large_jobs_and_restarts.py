@@ -27,7 +27,6 @@
 # * the **forwarder**: the local gateway turning any real-time endpoint into a batch service.
 
 # %%
-import tempfile
 from pathlib import Path
 
 import tfbatch_nb as tfb
@@ -141,10 +140,12 @@ print(again.id == batch.id, again.status, again.counts)
 #
 # If you downloaded a batch's output yourself (from a console, another tool, a colleague),
 # `read_results` turns the files into the same results frame. Here we download the three
-# output files with the `openai` client of the connection:
+# output files with the `openai` client of the connection (into a folder of the journal, so a
+# second run overwrites them instead of leaving copies behind):
 
 # %%
-folder = Path(tempfile.mkdtemp())
+folder = journal / "downloads"
+folder.mkdir(exist_ok=True)
 files = []
 for part in batch.snapshot().parts:
     path = folder / f"output-{part.index}.jsonl"
@@ -172,21 +173,21 @@ gw.close()
 # and have no Batch API. With `forward_to=` the local gateway runs each batch line against such
 # an endpoint, with bounded concurrency and retries, so the same notebook code works on them.
 #
-# Here a second local gateway plays the real-time model server; its answers are marked, so we
-# can see that they really came through it.
+# Here a second local gateway plays the real-time model server. Its "model" only counts the
+# words of each prompt and says so, which shows that the answers really came through it.
 
 
 # %%
-def model(endpoint, body):  # the model server's "model": marks its answers
-    text = body["messages"][-1]["content"].lower()
-    return "model server says: " + ("negative" if "broke" in text or "disappoint" in text else "not negative")
+def model(endpoint, body):  # the model server's "model": counts the words it was sent
+    words = body["messages"][-1]["content"].split()
+    return f"model server read {len(words)} words"
 
 
 model_server = LocalGateway(speed="max", responder=model).start()  # e.g. http://localhost:11434/v1
 
 fw = tfb.connect(
-    journal=tempfile.mkdtemp(),
-    gateway_options={  # a separate service: its own journal
+    journal=Path(".tfbatch") / "05-forwarder",  # a separate service: its own journal
+    gateway_options={
         "speed": 4.0,
         "forward_to": model_server.url,
         "forward_api_key": model_server.api_key,

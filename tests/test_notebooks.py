@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -164,3 +165,60 @@ def test_private_uses_are_found(tmp_path: Path) -> None:
         "line 6: ._x",
         "line 6: tfb.internal",
     ]
+
+
+# Absolute paths of a machine: a reader's machine has none of them, and they leak who ran it.
+MACHINE_PATHS = re.compile(r"(?<![\w.])(/tmp/|/var/folders/|/home/|/root/|/Users/|/work/|[A-Za-z]:\\Users)")
+
+
+def machine_paths(notebook: Path) -> list[str]:
+    """Where a tutorial's sources or saved outputs cite an absolute path of a machine."""
+    nb = nbformat.read(notebook, as_version=4)
+    texts: list[tuple[str, str]] = []
+    for i, cell in enumerate(nb.cells):
+        texts.append((f"cell {i} source", cell.source))
+        for output in cell.get("outputs", []):
+            texts.append((f"cell {i} output", output.get("text", "")))
+            for mime, data in output.get("data", {}).items():
+                if mime.startswith("text/") or mime.endswith("json"):
+                    texts.append((f"cell {i} {mime}", data if isinstance(data, str) else str(data)))
+    home, root = str(Path.home()), str(ROOT)
+    return [
+        f"{where}: {text[max(0, m.start() - 30) : m.end() + 30]!r}"
+        for where, text in texts
+        for m in [MACHINE_PATHS.search(text) or re.search(re.escape(root) + "|" + re.escape(home), text)]
+        if m
+    ]
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_machine_paths(notebook: Path) -> None:
+    assert machine_paths(notebook) == []
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
+def test_no_temporary_folders_left_behind(script: Path) -> None:
+    # mkdtemp() folders outlive the kernel; a tutorial keeps its files under .tfbatch/ (reused by
+    # the next run) or in a TemporaryDirectory it cleans up itself.
+    source = script.read_text(encoding="utf-8")
+    assert "mkdtemp(" not in source and "mkstemp(" not in source
+    for name in re.findall(r"(\w+) = tempfile\.TemporaryDirectory\(", source):
+        assert f"{name}.cleanup()" in source, f"{name} is never cleaned up"
+
+
+def test_machine_paths_are_found(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_code_cell(
+            "print(folder)", outputs=[nbformat.v4.new_output("stream", text="/tmp/tmpab12/x\n")]
+        ),
+        nbformat.v4.new_markdown_cell(f"See {ROOT / 'README.md'}."),
+        nbformat.v4.new_code_cell(
+            "x", outputs=[nbformat.v4.new_output("execute_result", {"text/plain": "'/home/ann'"})]
+        ),
+        nbformat.v4.new_code_cell("path = Path('.tfbatch') / 'downloads'  # relative: fine"),
+    ]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    found = machine_paths(path)
+    assert [f.split(":")[0] for f in found] == ["cell 0 output", "cell 1 source", "cell 2 text/plain"]
