@@ -33,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "TfBatchError": "errors",
     "build_requests": "build",
     "connect": "run",
+    "lineage": "results",
     "providers": "",
     "read_results": "results",
 }
@@ -52,6 +53,7 @@ __all__ = [
     "__version__",
     "build_requests",
     "connect",
+    "lineage",
     "providers",
     "read_results",
 ]
@@ -67,7 +69,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
         TfBatchError,
     )
     from .gateway import LocalGateway
-    from .results import read_results
+    from .results import lineage, read_results
     from .run import Batch, Gateway, connect
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,10 +49,13 @@ _PER_MESSAGE = 4  # role and separators each message costs in chat formats
 METHOD = "chars/4 + 4 per message (typical error about ±25% for English prose)"
 
 
-def match_price(model: str | None) -> tuple[str, tuple[float, float]] | None:
+def match_price(
+    model: str | None, prices: Mapping[str, tuple[float, float]] | None = None
+) -> tuple[str, tuple[float, float]] | None:
     """The price-table entry for a model id: exact name, else the longest matching prefix.
 
     ``"openai-main/gpt-4o-mini-2024-07-18"`` matches ``"gpt-4o-mini"`` (the provider prefix is dropped).
+    ``prices`` (a connection's own, e.g. ``connect(prices=...)``) is looked at before :data:`PRICES`.
 
     Examples
     --------
@@ -63,11 +66,15 @@ def match_price(model: str | None) -> tuple[str, tuple[float, float]] | None:
     """
     if not model:
         return None
-    name = model.rsplit("/", 1)[-1]
-    if name in PRICES:
-        return name, PRICES[name]
-    keys = [k for k in PRICES if name.startswith(k + "-")]
-    return (max(keys, key=len), PRICES[max(keys, key=len)]) if keys else None
+    for table in (prices or {}, PRICES):
+        for key in (model, model.rsplit("/", 1)[-1]):  # the whole id first: a connection may price it so
+            if key in table:
+                return key, table[key]
+        name = model.rsplit("/", 1)[-1]
+        keys = [k for k in table if name.startswith(k + "-")]
+        if keys:
+            return max(keys, key=len), table[max(keys, key=len)]
+    return None
 
 
 @dataclass(frozen=True)

@@ -146,6 +146,10 @@ class BatchRequests:
     id_column : str or None
         The column the ``custom_id`` values came from (``None``: the index), so results can be
         joined back onto the user's rows.
+    template : dict or None
+        How the lines were made (``prompt``, ``system``, ``messages``, ``input``, the body
+        parameters), JSON-safe, so a results frame can say where it came from; None for lines
+        read from a file.
 
     Examples
     --------
@@ -158,10 +162,11 @@ class BatchRequests:
     def __init__(
         self, spool: Spool, *, endpoint: str, model: str | None, provider: Provider | None,
         response_schema: dict[str, Any] | None, max_lines: int, max_bytes: int, warnings: Sequence[str] = (),
-        id_column: str | None = None,
+        id_column: str | None = None, template: dict[str, Any] | None = None,
     ) -> None:  # fmt: skip
         self._spool = spool
         self.id_column = id_column
+        self.template = template
         self.endpoint, self.model, self.provider = endpoint, model, provider
         self.response_schema = response_schema
         self.max_lines, self.max_bytes = max_lines, max_bytes
@@ -229,7 +234,8 @@ class BatchRequests:
 
     def _settings(self) -> dict[str, Any]:
         return {"endpoint": self.endpoint, "model": self.model, "provider": self.provider,
-                "response_schema": self.response_schema, "max_lines": self.max_lines, "max_bytes": self.max_bytes, "id_column": self.id_column}  # fmt: skip
+                "response_schema": self.response_schema, "max_lines": self.max_lines, "max_bytes": self.max_bytes, "id_column": self.id_column,
+                "template": self.template}  # fmt: skip
 
     def validate(self) -> BatchRequests:
         """Re-check every line as :meth:`from_jsonl` would; returns ``self`` for chaining.
@@ -450,10 +456,23 @@ def build_requests(
     try:
         reqs = BatchRequests(spool, endpoint=ep, model=model, provider=prov, response_schema=schema,
                              max_lines=lines_cap, max_bytes=bytes_cap, warnings=found,
-                             id_column=id_column)  # fmt: skip
+                             id_column=id_column, template=_recipe(prompt, system, messages, input, params))  # fmt: skip
     except BaseException:
         spool.discard()
         raise
     for message in found:
         warnings.warn(message, UserWarning, stacklevel=2)
     return reqs
+
+
+def _recipe(prompt: str | None, system: str | None, messages: Any, input: str | None,
+            params: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    # What made the lines, as JSON: a callable is named, not kept (it cannot be stored).
+    recipe: dict[str, Any] = {"prompt": prompt, "system": system, "input": input, "params": dict(params)}
+    if messages is not None:
+        recipe["messages"] = (
+            messages
+            if isinstance(messages, str)
+            else f"<callable {getattr(messages, '__qualname__', type(messages).__name__)}>"
+        )
+    return recipe

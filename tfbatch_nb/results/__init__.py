@@ -18,6 +18,6 @@ Examples
 """
 
 from ._frame import EMBEDDING_COLUMNS, RESULT_COLUMNS
-from ._read import parse_results, read_results
+from ._read import lineage, parse_results, read_results
 
-__all__ = ["EMBEDDING_COLUMNS", "RESULT_COLUMNS", "parse_results", "read_results"]
+__all__ = ["EMBEDDING_COLUMNS", "RESULT_COLUMNS", "lineage", "parse_results", "read_results"]

@@ -14,12 +14,13 @@ from typing import Any
 
 import pandas as pd
 
+from ..errors import TfBatchError
 from ._arrow import read_plain
 from ._frame import EMBEDDING_COLUMNS, FIELDS, RESULT_COLUMNS, Pieces, build_frame, flatten
 from ._lines import read_lines
 from ._schema import apply_schema, normalize_schema
 
-__all__ = ["FAST_PATH", "parse_results", "read_results"]
+__all__ = ["FAST_PATH", "lineage", "parse_results", "read_results"]
 
 PathLike = str | os.PathLike[str]
 
@@ -189,3 +190,30 @@ def read_results(
         schema=getattr(requests, "response_schema", None),
         endpoint=getattr(requests, "endpoint", None),
     )
+
+
+def lineage(frame: pd.DataFrame) -> dict[str, Any]:
+    """Where a results frame came from: the job, model, template, hash and times ``results()`` recorded.
+
+    The record lives in ``frame.attrs["tfbatch"]``, which pandas keeps through ``to_parquet`` /
+    ``read_parquet`` and most operations on the frame.
+
+    Raises
+    ------
+    TfBatchError
+        The frame carries no record (it did not come from ``batch.results()``, or lost its attrs).
+
+    Examples
+    --------
+    >>> res = pd.DataFrame({"status": ["completed"]})
+    >>> res.attrs["tfbatch"] = {"name": "reviews-v1", "model": "openai-main/gpt-4o-mini"}
+    >>> lineage(res)["model"]
+    'openai-main/gpt-4o-mini'
+    """
+    record = frame.attrs.get("tfbatch") if isinstance(frame, pd.DataFrame) else None
+    if not isinstance(record, dict):
+        raise TfBatchError(
+            "this frame carries no tfbatch lineage: it did not come from batch.results(), or an operation "
+            "dropped its attrs (pd.concat of frames with different attrs does)"
+        )
+    return dict(record)

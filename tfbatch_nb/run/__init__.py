@@ -14,6 +14,8 @@ Examples
 
 from ._batch import Batch
 from ._connection import Gateway, connect
+from ._cost import Cost, Projection
 from ._journal import Journal
+from ._trial import Trial
 
-__all__ = ["Batch", "Gateway", "Journal", "connect"]
+__all__ = ["Batch", "Cost", "Gateway", "Journal", "Projection", "Trial", "connect"]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import logging
 import sys
 import threading
@@ -21,6 +22,8 @@ import time
 import traceback
 import weakref
 from collections.abc import Callable, Generator, Iterable
+from datetime import datetime, timezone
+from importlib import metadata
 from typing import Any
 
 import pandas as pd
@@ -43,11 +46,35 @@ from ..ui import (
     render_text,
     widget_frontend,
 )
-from ._context import Context, speaking_to
+from ._context import Context, public_url, speaking_to
+from ._cost import Cost, cost_of
 from ._outcome import collect, error_frame, fold, join_rows, unanswered, validation_errors
 from ._poll import Pace, Watcher, describe, is_transient, retry_after, until_next_poll, wait_until_done
 
 __all__ = ["Batch", "Listener", "SubmitJob"]
+
+
+def _iso(seconds: float | None) -> str | None:
+    return (
+        None
+        if seconds is None
+        else datetime.fromtimestamp(seconds, tz=timezone.utc).isoformat(timespec="seconds")
+    )
+
+
+def version() -> str:
+    """This library's version, as installed (lineage records it).
+
+    Examples
+    --------
+    >>> version().count(".") >= 1
+    True
+    """
+    try:
+        return metadata.version("tfbatch_nb")
+    except metadata.PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown"
+
 
 log = logging.getLogger("tfbatch_nb")
 Listener = Callable[[Snapshot], None]
@@ -497,8 +524,67 @@ class Batch:
         if retries:
             frame = self._with_retries(frame, refresh=True)
         if join is not None:
-            return join_rows(frame, join, self._job().get("id_column"))
+            frame = join_rows(frame, join, self._job().get("id_column"))
+        else:
+            frame = frame.copy(deep=False)  # the cached frame keeps no attrs of a caller's
+        frame.attrs["tfbatch"] = self.lineage()
         return frame
+
+    def cost(self) -> Cost:
+        """What the job's answers cost: their measured tokens at batch prices (and at real-time prices).
+
+        Counts this job's own rows (a ``retry_failed`` job has its own cost). Prices come from
+        ``connect(prices=...)``, then ``tfb.build.PRICES``; a model with no price says so. When a
+        ``gw.trial`` of the same requests ran first, its projection is shown beside the cost.
+
+        Examples
+        --------
+        >>> batch.cost().input_tokens > 0
+        True
+        """
+        snap = self.snapshot()
+        job = self._job()
+        if not snap.terminal:
+            return Cost(rows=0, input_tokens=0, output_tokens=0, model=job["model"], price_key=None, cost_usd=None,
+                        realtime_usd=None, note=f"the job is still {snap.status}: its cost is counted when it ends")  # fmt: skip
+        frame = self._own_results(timeout=None)
+        spent = cost_of(frame, model=job["model"], prices=self._ctx.prices)
+        projection = self._ctx.projections.get(str(job.get("sha256")))
+        if projection is None:
+            return spent
+        return dataclasses.replace(spent, projected_usd=projection.cost_usd)
+
+    def lineage(self) -> dict[str, Any]:
+        """Where this job's answers come from, as JSON: what ``results()`` puts in ``res.attrs["tfbatch"]``.
+
+        Keys: ``name``, ``job_id``, ``batch_ids``, ``endpoint``, ``model``, ``provider``, ``base_url``
+        (without credentials), ``template`` (prompt / system / params), ``request_hash`` (of the
+        lines), ``submitted_at``, ``completed_at`` (ISO 8601, UTC) and ``library_version``.
+
+        Examples
+        --------
+        >>> info = batch.lineage()
+        >>> info["name"], info["model"], info["template"]["params"]
+        ('reviews-v1', 'openai-main/gpt-4o-mini', {'max_tokens': 5})
+        """
+        job = self._job()
+        snap = self.snapshot()
+        finished = [p["finished_at"] for p in self._ctx.journal.parts(self.id) if p["finished_at"]]
+        done = max(finished) if finished and snap.terminal else None
+        return {
+            "name": job["name"],
+            "job_id": self.id,
+            "batch_ids": list(snap.ids),
+            "endpoint": job["endpoint"],
+            "model": job["model"],
+            "provider": job["provider"],
+            "base_url": public_url(str(self._ctx.client.base_url).rstrip("/")),
+            "template": job.get("template"),
+            "request_hash": job.get("sha256"),
+            "submitted_at": _iso(job["created"]),
+            "completed_at": _iso(done),
+            "library_version": version(),
+        }
 
     def _with_retries(self, frame: pd.DataFrame, *, refresh: bool) -> pd.DataFrame:
         """Fold in the answers of finished retry jobs (polling running ones once if ``refresh``)."""

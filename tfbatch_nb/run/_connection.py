@@ -21,7 +21,7 @@ import os
 import threading
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ from ._batch import Batch
 from ._context import Context, public_url, speaking_to, split_credentials
 from ._journal import Journal
 from ._submit import attach, claim, ensure_created
+from ._trial import Trial, run_trial
 
 if TYPE_CHECKING:
     from ..gateway import LocalGateway
@@ -55,6 +56,7 @@ def connect(
     timeout: float | None = None,
     max_retries: int | None = None,
     reconcile_timeout: float = 10.0,
+    prices: Mapping[str, tuple[float, float]] | None = None,
     **client_options: Any,
 ) -> Gateway:
     """Connect to a TrueFoundry (or any OpenAI-compatible) gateway, or start the local one.
@@ -91,6 +93,9 @@ def connect(
     reconcile_timeout
         Seconds to keep looking for the batch of a create whose answer was lost (a proxy's 504
         while the server commits later) before creating again.
+    prices
+        Prices of your own (USD per 1M input and output tokens, by model id or name), used by
+        ``gw.trial``, ``batch.cost()`` before ``tfb.build.PRICES``: ``{"llama3": (0.1, 0.2)}``.
     **client_options
         Passed to ``openai.OpenAI`` (``http_client``, ``default_query``, ...).
 
@@ -148,7 +153,7 @@ def connect(
         book = Journal(journal)
         client = openai.OpenAI(base_url=base_url, api_key=api_key, default_headers=headers, **client_options)
         return Gateway(client, provider=prov, journal=book, identity=base_url.rstrip("/"), poll_first=1.0,
-                       reconcile_timeout=reconcile_timeout)  # fmt: skip
+                       reconcile_timeout=reconcile_timeout, prices=prices)  # fmt: skip
     book = Journal(journal)
     options = dict(gateway_options or {})
     options.setdefault("data_dir", book.folder / "local-gateway")
@@ -177,6 +182,7 @@ def connect(
         local_gateway=server,
         poll_first=0.25,
         reconcile_timeout=reconcile_timeout,
+        prices=prices,
     )
 
 
@@ -214,6 +220,7 @@ class Gateway:
         local_gateway: LocalGateway | None = None,
         poll_first: float = 1.0,
         reconcile_timeout: float = 10.0,
+        prices: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.client = client
         self.provider = provider
@@ -221,7 +228,8 @@ class Gateway:
         self.local = local_gateway
         self.identity = identity
         self._ctx = Context(client=client, provider=provider, journal=journal, identity=identity,
-                            poll_first=poll_first, reconcile_timeout=reconcile_timeout)  # fmt: skip
+                            poll_first=poll_first, reconcile_timeout=reconcile_timeout,
+                            prices=dict(prices or {}))  # fmt: skip
         self._batches: dict[str, Batch] = {}
         self._lock = threading.RLock()
         self._closed = False
@@ -333,6 +341,27 @@ class Gateway:
         """
         return self._submit(requests, name=name, completion_window=completion_window, metadata=metadata,
                             force=force, output_expires_after=output_expires_after)  # fmt: skip
+
+    def trial(self, requests: BatchRequests, *, n: int = 5, rows: Sequence[str] | None = None) -> Trial:
+        """Try the first ``n`` requests (or ``rows``, by custom_id) in real time, and project the whole batch.
+
+        The answers come back now, through this connection (same headers, the SDK's retries), at
+        real-time prices; ``trial.results`` is shaped like ``batch.results()`` and a request that
+        fails shows its error there. ``trial.projection`` scales the measured tokens to every row
+        and prices them at batch prices; ``batch.cost()`` of these requests shows it beside the
+        actual cost.
+
+        Examples
+        --------
+        >>> trial = gw.trial(reqs, n=2)
+        >>> trial.results["status"].tolist()
+        ['completed', 'completed']
+        """
+        self._check_open()
+        with speaking_to(self.client):
+            found = run_trial(self._ctx, requests, n=n, rows=rows, prices=self._ctx.prices)
+        self._ctx.projections[requests.sha256] = found.projection
+        return found
 
     def attach(self, id_or_name: str) -> Batch:
         """Find a job again: by name, job id or provider batch id (also in a fresh process).

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import openai
@@ -60,6 +61,11 @@ class Context:
         The first delay between polls (the local gateway answers in milliseconds).
     reconcile_timeout : float
         How long to look for the batch of a create whose answer was lost before creating again.
+    prices : dict
+        This connection's own prices (USD per 1M input, output tokens), looked at before ``PRICES``.
+    projections : dict
+        The latest trial's projection of each set of requests, by their hash (cost() shows it beside
+        the actual cost).
 
     Examples
     --------
@@ -77,6 +83,8 @@ class Context:
     identity: str
     poll_first: float
     reconcile_timeout: float = 10.0
+    prices: dict[str, tuple[float, float]] = field(default_factory=dict)
+    projections: dict[str, Any] = field(default_factory=dict)
 
 
 def split_credentials(url: str) -> tuple[str, str | None, dict[str, str]]:

@@ -61,6 +61,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     metadata TEXT,
     response_schema TEXT,
     output_expires_after INTEGER,
+    template TEXT,
     n_parts INTEGER NOT NULL,
     parent_job TEXT,
     created REAL NOT NULL,
@@ -108,6 +109,7 @@ _JOB_COLS = frozenset(
         "metadata",
         "response_schema",
         "output_expires_after",
+        "template",
         "n_parts",
         "parent_job",
         "created",
@@ -142,7 +144,7 @@ _PART_COLS = frozenset(
 
 
 #: Columns stored as JSON text.
-JSON_COLS = frozenset({"metadata", "response_schema", "errors"})
+JSON_COLS = frozenset({"metadata", "response_schema", "errors", "template"})
 
 
 def decode(row: sqlite3.Row) -> dict[str, Any]:

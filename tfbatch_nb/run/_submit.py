@@ -126,6 +126,7 @@ def claim(
             "metadata": user_meta,
             "response_schema": requests.response_schema,
             "output_expires_after": output_expires_after,
+            "template": requests.template,
             "parent_job": parent_job,
         },
         [{"sha256": p.sha256, "n_lines": p.n_lines} for p in parts],
