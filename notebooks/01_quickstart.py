@@ -75,6 +75,20 @@ reqs
 reqs.estimate()
 
 # %% [markdown]
+# ## Try a few first
+#
+# Before paying for every row, `trial()` sends the first few requests in real time and shows
+# their answers, shaped like the results of the batch. From their measured tokens it projects
+# the whole batch: tokens per input character, scaled to each row's length, at batch prices.
+
+# %%
+trial = gw.trial(reqs, n=5)
+trial.results[["status", "content", "prompt_tokens", "completion_tokens"]]
+
+# %%
+trial.projection
+
+# %% [markdown]
 # ## Submit
 #
 # `submit` uploads the lines and creates the batch, and records both in a small **journal**
@@ -125,6 +139,19 @@ joined[["review_id", "label", "answer", "status"]].head(8)
 # %%
 print(f"agreement with the human label: {(joined.answer == joined.label).mean():.0%}")
 print(f"tokens used: {int(joined.total_tokens.sum())}")
+
+# %% [markdown]
+# ## What it cost
+#
+# `cost()` counts the tokens the answers really used, prices them at batch prices, and puts the
+# trial's projection beside it. The results also remember where they came from (model,
+# template, batch ids, times): `tfb.lineage(res)`, kept even in a parquet file.
+
+# %%
+batch.cost()
+
+# %%
+{k: v for k, v in tfb.lineage(res).items() if k in ("name", "model", "template", "request_hash")}
 
 # %% [markdown]
 # ## Re-running never pays twice

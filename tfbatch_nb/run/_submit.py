@@ -135,6 +135,8 @@ def claim(
     job_id: str = job["job_id"]
     if not created and id_column and not job.get("id_column"):  # a job journaled before the builder said it
         ctx.journal.update_job(job_id, id_column=id_column)
+    if not created and requests.template and not job.get("template"):  # likewise its lineage
+        ctx.journal.update_job(job_id, template=requests.template)
     if created:
         log.info("tfbatch: journaled job %s (%d parts) before upload", job_id, len(parts))
     # The journal's copy of the lines: what retry_failed and a resumed submit read after a restart.
