@@ -5,7 +5,7 @@
 ``tfbatch demo [--rows N]``
     The quickstart flow, headless: a frame of reviews -> requests -> the embedded local
     gateway -> wait -> the joined results table, printed. Needs no API key and no network.
-``tfbatch gateway [--host] [--port] [--data-dir] [--speed S] [--fault SPEC] [--max-upload-mb N]``
+``tfbatch gateway [--host] [--port] [--data-dir] [--speed S] [--fault SPEC] [--max-upload-mb N] [--enqueued-token-limit N]``
     Serves the local gateway in the foreground until Ctrl-C or SIGTERM (it stops within about a
     second). The bearer token comes from ``$TFBATCH_GATEWAY_KEY`` (``--api-key`` works too, but
     shows the key in the process list). With ``--forward-to URL [--forward-api-key-env NAME]
@@ -125,6 +125,14 @@ def _parser() -> argparse.ArgumentParser:
         default=512,
         metavar="MB",
         help="refuse larger uploads with 413 (default 512, as TrueFoundry)",
+    )
+    gw.add_argument(
+        "--enqueued-token-limit",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help="input tokens the unfinished batches of one model may hold, as OpenAI's quota: a batch "
+        "past it fails with token_limit_exceeded (default: no limit)",
     )
     gw.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address")
     gw.set_defaults(error=gw.error)  # errors found after parsing print this command's usage
@@ -287,6 +295,7 @@ def _gateway(args: argparse.Namespace) -> int:
             allow_remote=args.allow_remote,
             max_upload_mb=args.max_upload_mb,
             late_commit_delay=args.late_commit_delay,
+            enqueued_token_limit=args.enqueued_token_limit,
             **forwarding,
         )
     except ValueError as exc:  # what only the gateway can tell: one line, no traceback

@@ -25,6 +25,7 @@ Where things live (a request's way in, then a batch's):
 - ``_simulator``: the default responder, a deterministic model; ``_json_schema``: its structured answers
 - ``_columnar``: the simulator's plain chat batches answered a block of lines at a time (pyarrow)
 - ``_faults``: :class:`Fault` specs and their seeded draws
+- ``_quota``: the enqueued-token limit per model (``enqueued_token_limit``), counted by :func:`prompt_tokens`
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from ._faults import Fault, parse_fault
 from ._forwarder import Forwarder
 from ._responders import Responder
 from ._server import LocalGateway, is_loopback, serve
+from ._simulator import prompt_tokens
 
 __all__ = [
     "Fault",
@@ -45,5 +47,6 @@ __all__ = [
     "ResponderError",
     "is_loopback",
     "parse_fault",
+    "prompt_tokens",
     "serve",
 ]

@@ -399,6 +399,7 @@ def _new_batch(
         "provider": integration.name,
         "header_model": header_model(integration, request.headers),
         "fail": state.faults.batch_fails(endpoint),
+        "token_limit": state.faults.batch_fails(endpoint, "token_limit"),
         "expire_fraction": state.faults.expire_fraction(endpoint),
         "fault_key": state.faults.batch_key(),
     }

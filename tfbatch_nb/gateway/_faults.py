@@ -9,10 +9,12 @@ A fault spec is ``KIND[@ROUTE]=RATE[#LIMIT]``:
   while the server committed later; ``late_commit@POST /batches=1#1`` makes the first create's batch
   appear in ``GET /batches`` only after that delay; a gateway stopped before then never commits it),
   ``line_error`` (a line fails into the error file), ``expire`` (a batch expires after RATE of its
-  lines), ``fail`` (batch validation fails).
+  lines), ``fail`` (batch validation fails), ``token_limit`` (the batch fails with
+  ``token_limit_exceeded``, as when the enqueued-token limit is reached, whatever the limit).
 - ``ROUTE``: a path prefix after the base URL, optionally with a method: ``/batches``,
-  ``POST /batches`` or ``POST:/batches``. For batch faults (``line_error``, ``expire``, ``fail``) the
-  route is matched against the batch endpoint (``/v1/chat/completions``). No route = everything.
+  ``POST /batches`` or ``POST:/batches``. For batch faults (``line_error``, ``expire``, ``fail``,
+  ``token_limit``) the route is matched against the batch endpoint (``/v1/chat/completions``).
+  No route = everything.
 - ``RATE``: a probability in [0, 1] (for ``expire``: the fraction of lines done before expiring).
 - ``LIMIT``: inject at most this many times (``drop@POST /batches=1#1`` drops only the first create).
 
@@ -29,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 HTTP_KINDS = frozenset({"http500", "http429", "drop", "slow", "late_commit"})
-BATCH_KINDS = frozenset({"line_error", "expire", "fail"})
+BATCH_KINDS = frozenset({"line_error", "expire", "fail", "token_limit"})
 KINDS = HTTP_KINDS | BATCH_KINDS
 
 
@@ -40,7 +42,7 @@ class Fault:
     Parameters
     ----------
     kind : str
-        One of ``http500, http429, drop, slow, late_commit, line_error, expire, fail``.
+        One of ``http500, http429, drop, slow, late_commit, line_error, expire, fail, token_limit``.
     route : str
         Path prefix (``""`` matches everything).
     method : str or None
@@ -186,9 +188,10 @@ class FaultSet:
         """The HTTP-level fault to inject for this request, if any (first match wins)."""
         return self._draw(HTTP_KINDS, method, path)
 
-    def batch_fails(self, endpoint: str) -> bool:
-        """Whether a new batch on ``endpoint`` should fail validation."""
-        return self._draw(frozenset({"fail"}), None, endpoint) is not None
+    def batch_fails(self, endpoint: str, kind: str = "fail") -> bool:
+        """Whether a new batch on ``endpoint`` should fail (``fail``: its validation, ``token_limit``:
+        over the enqueued-token limit)."""
+        return self._draw(frozenset({kind}), None, endpoint) is not None
 
     def expire_fraction(self, endpoint: str) -> float | None:
         """Fraction of lines after which a batch expires, or None (no draw: it always applies)."""

@@ -24,6 +24,7 @@ from ._catalog import Limits, ProviderIntegration
 from ._faults import FaultSet
 from ._lines import LineAnswerer, Sink, usage_obj, usage_of, write_unrun
 from ._pace import Pace
+from ._quota import Quota, count_file, limit_error
 from ._responders import Responder
 from ._simulator import simulate
 from ._store import Obj, Store
@@ -112,7 +113,7 @@ class Runner:
     >>> import tempfile
     >>> store = Store(Path(tempfile.mkdtemp()))
     >>> runner = Runner(store, catalog={}, responder=simulate, faults=FaultSet(), pace=Pace.parse("max"),
-    ...                 limits=Limits())
+    ...                 limits=Limits(), quota=Quota(None))
     >>> runner.get("batch_unknown") is None, runner.list_batches(after=None, limit=10)
     (True, ([], False))
     >>> runner.stop(); store.close()
@@ -127,10 +128,11 @@ class Runner:
         faults: FaultSet,
         pace: Pace,
         limits: Limits,
+        quota: Quota,
         concurrency: int = 1,
     ) -> None:
         self.store, self.catalog, self.responder = store, catalog, responder
-        self.faults, self.pace, self.limits = faults, pace, limits
+        self.faults, self.pace, self.limits, self.quota = faults, pace, limits, quota
         self.concurrency = max(1, int(concurrency))
         self._lock = threading.Lock()
         self._active: dict[str, Obj] = {}
@@ -178,13 +180,14 @@ class Runner:
     # -- lifecycle -----------------------------------------------------------------------
     def resume(self) -> None:
         """Pick up batches a previous run left unfinished (after a restart)."""
-        for batch_id in self.store.unfinished_batch_ids(TERMINAL):
-            obj = self.store.get_batch(batch_id)
-            if obj is None:  # pragma: no cover - deleted concurrently
-                continue
+        objs = [obj for i in self.store.unfinished_batch_ids(TERMINAL) if (obj := self.store.get_batch(i))]
+        for obj in objs:  # batches past validating hold their tokens again before any is admitted
+            if obj["status"] != "validating":
+                self._enqueue(obj, self.store.batch_meta(obj["id"]))
+        for obj in objs:
             with self._lock:
-                self._active[batch_id] = obj
-            self._spawn(batch_id)
+                self._active[obj["id"]] = obj
+            self._spawn(obj["id"])
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
@@ -226,6 +229,7 @@ class Runner:
             self.store.save_batch(obj)
             if status in TERMINAL:
                 self._active.pop(obj["id"], None)
+                self.quota.release(obj["id"])
         return True
 
     def _wait(self, seconds: float, obj: Obj) -> None:
@@ -261,6 +265,7 @@ class Runner:
         err = Sink(self.store.tmp_path(f"{obj['id']}-errors.jsonl"))
         usage = [0, 0]
         done = self._recover(out, err, usage)  # lines a previous run of the gateway finished
+        refused = self._enqueue(obj, meta)  # before the wait: a validating batch holds its tokens
         if obj["status"] == "validating":
             self._wait(self.pace.phase, obj)
         if obj["status"] == "cancelling":
@@ -281,6 +286,8 @@ class Runner:
                 "param": None,
             }
             return self._fail(obj, [{**fault, "line": None}])
+        if refused is not None:
+            return self._fail(obj, [refused])
         checker = LineChecker(
             endpoint=obj["endpoint"],
             integration=integration,
@@ -317,6 +324,23 @@ class Runner:
         return self._end(
             obj, out, err, "cancelled" if obj["status"] == "cancelling" else "completed", done, usage
         )
+
+    def _enqueue(self, obj: Obj, meta: Obj) -> Obj | None:
+        """Hold the batch's input tokens against the enqueued-token limit of its model.
+
+        Returns the ``token_limit_exceeded`` error when a validating batch does not fit (or a
+        ``token_limit`` fault hit it), else None. A batch past validating (a restart) holds its
+        tokens whatever the others hold; one that already holds them is not counted again.
+        """
+        limit, path = self.quota.limit, self.store.file_path(obj["input_file_id"])
+        unlimited = limit is None and not meta.get("token_limit")
+        if unlimited or self.quota.holds(obj["id"]) or not path.exists():
+            return None  # a deleted input file fails the batch later, for that reason
+        model, tokens = count_file(path, obj["endpoint"], header_model=meta.get("header_model"))
+        if meta.get("token_limit"):
+            return limit_error(model, limit or 0)
+        admitted = self.quota.admit(obj["id"], model, tokens, force=obj["status"] != "validating")
+        return None if admitted else limit_error(model, limit or 0)
 
     def _one_pass(self, obj: Obj, meta: Obj, done: int) -> bool:
         """Whether to validate and answer in one pass over the file (parsing each line once).

@@ -22,6 +22,7 @@ from ._catalog import Limits, build_catalog
 from ._faults import Fault, FaultSet
 from ._forwarder import Forwarder, ModelMap, model_mapper, public_url
 from ._pace import Pace
+from ._quota import Quota
 from ._responders import Responder
 from ._runner import Runner
 from ._simulator import simulate
@@ -95,6 +96,14 @@ class LocalGateway:
         ``limits`` when a batch is created.
     late_commit_delay : float
         Seconds after its 504 that a request hit by a ``late_commit`` fault is carried out.
+    enqueued_token_limit : int or None
+        Input tokens that the batches of one model may hold while ``validating``, ``in_progress`` or
+        ``finalizing``, as OpenAI's per-model quota (None = no limit). A batch that would take its
+        model past it is created, then ends ``failed`` with a ``token_limit_exceeded`` error and no
+        output or error file; tokens come back when a batch ends. A batch's tokens are the sum over
+        its lines of :func:`prompt_tokens` (what the simulated model reports: for chat,
+        ``max(1, ceil((characters of the messages' text + messages - 1) / 4))``), whatever
+        answers the lines. A ``token_limit`` fault fails a batch so whatever the limit.
     allow_remote : bool
         Allow binding a non-loopback host.
 
@@ -131,6 +140,7 @@ class LocalGateway:
         limits: Limits | None = None,
         max_upload_mb: float = 512,
         late_commit_delay: float = 2.0,
+        enqueued_token_limit: int | None = None,
         allow_remote: bool = False,
     ) -> None:
         if not allow_remote and not is_loopback(host):
@@ -141,6 +151,14 @@ class LocalGateway:
             raise ValueError(f"max_upload_mb must be a positive number, got {max_upload_mb!r}")
         if not late_commit_delay >= 0:
             raise ValueError(f"late_commit_delay must be a number of seconds >= 0, got {late_commit_delay!r}")
+        if enqueued_token_limit is not None and (
+            isinstance(enqueued_token_limit, bool)
+            or not isinstance(enqueued_token_limit, int)
+            or enqueued_token_limit < 1
+        ):
+            raise ValueError(
+                f"enqueued_token_limit must be a whole number of tokens >= 1 (or None), got {enqueued_token_limit!r}"
+            )
         if responder is not None and forward_to is not None:
             raise ValueError("give either responder= or forward_to=, not both")
         if forward_model_map is not None and forward_to is None:
@@ -163,6 +181,7 @@ class LocalGateway:
         self.limits = limits or Limits()
         self.max_upload_bytes = int(max_upload_mb * 2**20)
         self.late_commit_delay = float(late_commit_delay)
+        self.enqueued_token_limit = enqueued_token_limit
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self._runner: Runner | None = None
@@ -268,6 +287,7 @@ class LocalGateway:
             faults=self.faults,
             pace=self.pace,
             limits=self.limits,
+            quota=Quota(self.enqueued_token_limit),
             concurrency=1 if responder is simulate else concurrency,
         )
         delay = self._fault_delay
@@ -373,6 +393,7 @@ def serve(
     concurrency: int | None = None,
     max_upload_mb: float = 512,
     late_commit_delay: float = 2.0,
+    enqueued_token_limit: int | None = None,
 ) -> None:
     """Serve the local gateway in the foreground until Ctrl-C / SIGTERM (``tfbatch gateway``).
 
@@ -383,7 +404,7 @@ def serve(
     ------
     ValueError
         For a non-loopback ``host`` without ``allow_remote``, a port outside 0-65535, or a bad
-        fault spec, speed, ``max_upload_mb`` or ``late_commit_delay``.
+        fault spec, speed, ``max_upload_mb``, ``late_commit_delay`` or ``enqueued_token_limit``.
     OSError
         When the port is taken.
 
@@ -407,6 +428,7 @@ def serve(
         allow_remote=allow_remote,
         max_upload_mb=max_upload_mb,
         late_commit_delay=late_commit_delay,
+        enqueued_token_limit=enqueued_token_limit,
     )
     gw.start()
     where = gw.data_dir

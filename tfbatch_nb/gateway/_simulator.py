@@ -383,6 +383,64 @@ _SHAPES = {
 }
 
 
+def prompt_tokens(endpoint: str, body: Any) -> int:
+    """The ``prompt_tokens`` (``input_tokens``) the simulated model reports for ``body``, without answering.
+
+    Chat: ``max(1, ceil(L / 4))`` with L the characters of every message's text (a string
+    content, or its text parts joined by one space) plus one per message after the first (the
+    newlines joining them). Completions: ``max(1, sum(ceil(len(p) / 4)))`` over the prompts.
+    Responses: as chat, over ``instructions`` (``""`` when absent) and each input item. Embeddings:
+    ``ceil(len / 4)`` per text input, plus the length of token-array inputs. A body the model
+    refuses (no messages, say) counts 0.
+
+    Examples
+    --------
+    >>> body = {"messages": [{"role": "system", "content": "Be brief."},
+    ...                      {"role": "user", "content": "Sentiment: great"}]}
+    >>> prompt_tokens("/v1/chat/completions", body), chat_completion(body)["usage"]["prompt_tokens"]
+    (7, 7)
+    >>> prompt_tokens("/v1/embeddings", {"input": ["abcde", [1, 2, 3]]}), prompt_tokens("/v1/chat/completions", {})
+    (5, 0)
+    """
+    if not isinstance(body, dict):
+        return 0
+    if endpoint == "/v1/chat/completions":
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages or not all(isinstance(m, dict) for m in messages):
+            return 0
+        chars = len(messages) - 1
+        for m in messages:
+            content = m.get("content")
+            chars += len(content) if isinstance(content, str) else len(_content_text(content))
+        return max(1, -(-chars // CHARS_PER_TOKEN))
+    if endpoint == "/v1/completions":
+        prompt = body.get("prompt")
+        prompts = [prompt] if isinstance(prompt, str) else prompt
+        if not isinstance(prompts, list) or not prompts or not all(isinstance(p, str) for p in prompts):
+            return 0
+        return max(1, sum(tokens(p) for p in prompts))
+    if endpoint == "/v1/responses":
+        inp, given = body.get("input"), body.get("instructions")
+        if isinstance(inp, str):
+            chars = len(inp)
+        elif isinstance(inp, list) and inp:
+            chars = (
+                len(inp) - 1 + sum(len(_content_text(i.get("content"))) for i in inp if isinstance(i, dict))
+            )
+        else:
+            return 0
+        chars += 1 + (len(given) if isinstance(given, str) else 0)  # "\n".join([instructions, *texts])
+        return max(1, -(-chars // CHARS_PER_TOKEN))
+    if endpoint == "/v1/embeddings":
+        inp = body.get("input")
+        if isinstance(inp, str) or (isinstance(inp, list) and inp and all(isinstance(x, int) for x in inp)):
+            inp = [inp]
+        if not isinstance(inp, list) or not inp or not all(isinstance(x, (str, list)) for x in inp):
+            return 0
+        return sum(tokens(x) if isinstance(x, str) else len(x) for x in inp)
+    return 0
+
+
 def simulate(endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
     """Answer ``body`` for ``endpoint`` with the simulated model: the gateway's default responder.
 
