@@ -22,7 +22,7 @@ Examples
 (2, ['0', '1'])
 """
 
-from ._estimate import BATCH_DISCOUNT, PRICES, Estimate, match_price
+from ._estimate import BATCH_DISCOUNT, PRICES, Estimate, estimate_lines, match_price
 from ._requests import BatchRequests, RequestPart, build_requests
 
 # Plain sorted() order, which tests/test_house.py checks (ruff's isort-style order differs).
@@ -33,5 +33,6 @@ __all__ = [
     "Estimate",
     "RequestPart",
     "build_requests",
+    "estimate_lines",
     "match_price",
 ]

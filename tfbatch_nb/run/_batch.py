@@ -50,6 +50,7 @@ from ._context import Context, public_url, speaking_to
 from ._cost import Cost, cost_of
 from ._outcome import collect, error_frame, fold, join_rows, unanswered, validation_errors
 from ._poll import Pace, Watcher, describe, is_transient, retry_after, until_next_poll, wait_until_done
+from ._submit import QUEUED, ensure_created
 
 __all__ = ["Batch", "Listener", "SubmitJob"]
 
@@ -77,6 +78,8 @@ def version() -> str:
 
 
 log = logging.getLogger("tfbatch_nb")
+#: The error code of a batch refused for the organisation's enqueued-token limit (OpenAI, Azure).
+QUOTA_CODE = "token_limit_exceeded"
 Listener = Callable[[Snapshot], None]
 #: How a job submits its retry job: the connection's own submit path (``Gateway`` passes its own).
 SubmitJob = Callable[..., "Batch"]
@@ -172,7 +175,21 @@ class Batch:
                 endpoint=job["endpoint"], parts=parts, created_at=job["created"], updated_at=self._updated,
                 finished_at=max(finished) if finished else None, now=time.time(), last_error=self._last_error,
                 polls=self._polls, transient_errors=self._transient, next_poll_at=self._next_poll_at,
+                note=self._queue_note(job, parts),
             )  # fmt: skip
+
+    def _queue_note(self, job: dict[str, Any], parts: tuple[PartSnapshot, ...]) -> str | None:
+        # What the panel says of parts waiting for room under the quota.
+        waiting = [p for p in parts if p.status == QUEUED]
+        if not waiting:
+            return None
+        rows = {r["idx"]: r for r in self._ctx.journal.parts(self.id)}
+        enqueued = sum(
+            int(rows[p.index].get("est_tokens") or 0) for p in parts if p.batch_id and not p.terminal
+        )
+        budget = job.get("max_enqueued_tokens")
+        limit = f" of the limit {int(budget):,}" if budget else ""
+        return f"{len(waiting)} part(s) queued (quota): ~{enqueued:,} tokens enqueued{limit}"
 
     # -- state changes ------------------------------------------------------------------------
     def reload(self) -> None:
@@ -254,6 +271,7 @@ class Batch:
                 hold = max(hold or 0.0, retry_after(exc) or 0.0) or hold
                 continue
             self._absorb(part_from_batch(part.index, remote, n_lines=part.total))
+        self._schedule()
         with self._lock:
             now = time.time()
             after = (sum(p.completed for p in self._parts), sum(p.failed for p in self._parts),
@@ -317,6 +335,49 @@ class Batch:
             traceback.print_exception(type(exc), exc, exc.__traceback__, file=sys.stderr)
             with self._lock:
                 self._last_error = f"on_done callback failed: {describe(exc)}"
+
+    def _schedule(self) -> None:
+        """The part scheduler's turn at every poll: requeue quota failures, create the parts that may start."""
+        quota = [
+            p
+            for p in self._parts
+            if p.status == "failed" and any(e.get("code") == QUOTA_CODE for e in p.errors)
+        ]
+        for (
+            part
+        ) in quota:  # accepted, then refused for the organisation's enqueued tokens: try it again later
+            retries = next(
+                (r["quota_retries"] or 0 for r in self._ctx.journal.parts(self.id) if r["idx"] == part.index),
+                0,
+            )
+            self._ctx.journal.requeue_part(
+                self.id, part.index, hold_s=min(self._ctx.quota_wait * 2**retries, 3600.0)
+            )
+            log.info(
+                "tfbatch: part %d of job %s hit the enqueued-token limit; queued again", part.index, self.id
+            )
+        if quota or any(not p.batch_id for p in self._parts):
+            with speaking_to(self._ctx.client):
+                ensure_created(self._ctx, self.id, on_error=self.note_error)
+            self.reload()
+
+    def parts(self) -> pd.DataFrame:
+        """Each part of the job: its status, batch id, earlier batches (refused for quota) and retries.
+
+        Examples
+        --------
+        >>> batch.parts()[["part", "status", "lines"]].values.tolist()
+        [[0, 'completed', 37]]
+        """
+        rows = [
+            {"part": r["idx"], "status": r["status"] or "pending", "batch_id": r["batch_id"], "lines": r["n_lines"],
+             "tokens (est.)": r.get("est_tokens"), "quota retries": int(r.get("quota_retries") or 0),
+             "earlier batches": [b["batch_id"] for b in r.get("previous_batches") or []]}
+            for r in self._ctx.journal.parts(self.id)
+        ]  # fmt: skip
+        table: pd.DataFrame = pd.DataFrame(rows, columns=["part", "status", "batch_id", "lines", "tokens (est.)",
+                                                          "quota retries", "earlier batches"])  # fmt: skip
+        return table
 
     def refresh(self) -> Snapshot:
         """Poll the gateway once and return the new snapshot (listeners are told).

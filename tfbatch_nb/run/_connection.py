@@ -56,6 +56,7 @@ def connect(
     timeout: float | None = None,
     max_retries: int | None = None,
     reconcile_timeout: float = 10.0,
+    quota_wait: float = 60.0,
     prices: Mapping[str, tuple[float, float]] | None = None,
     **client_options: Any,
 ) -> Gateway:
@@ -93,6 +94,9 @@ def connect(
     reconcile_timeout
         Seconds to keep looking for the batch of a create whose answer was lost (a proxy's 504
         while the server commits later) before creating again.
+    quota_wait
+        Seconds a part refused for ``token_limit_exceeded`` waits before its next try when no
+        other part of its job finishes first (doubling at each refusal, at most an hour).
     prices
         Prices of your own (USD per 1M input and output tokens, by model id or name), used by
         ``gw.trial``, ``batch.cost()`` before ``tfb.build.PRICES``: ``{"llama3": (0.1, 0.2)}``.
@@ -153,7 +157,7 @@ def connect(
         book = Journal(journal)
         client = openai.OpenAI(base_url=base_url, api_key=api_key, default_headers=headers, **client_options)
         return Gateway(client, provider=prov, journal=book, identity=base_url.rstrip("/"), poll_first=1.0,
-                       reconcile_timeout=reconcile_timeout, prices=prices)  # fmt: skip
+                       reconcile_timeout=reconcile_timeout, quota_wait=quota_wait, prices=prices)  # fmt: skip
     book = Journal(journal)
     options = dict(gateway_options or {})
     options.setdefault("data_dir", book.folder / "local-gateway")
@@ -182,6 +186,7 @@ def connect(
         local_gateway=server,
         poll_first=0.25,
         reconcile_timeout=reconcile_timeout,
+        quota_wait=quota_wait,
         prices=prices,
     )
 
@@ -220,6 +225,7 @@ class Gateway:
         local_gateway: LocalGateway | None = None,
         poll_first: float = 1.0,
         reconcile_timeout: float = 10.0,
+        quota_wait: float = 60.0,
         prices: Mapping[str, tuple[float, float]] | None = None,
     ) -> None:
         self.client = client
@@ -228,7 +234,7 @@ class Gateway:
         self.local = local_gateway
         self.identity = identity
         self._ctx = Context(client=client, provider=provider, journal=journal, identity=identity,
-                            poll_first=poll_first, reconcile_timeout=reconcile_timeout,
+                            poll_first=poll_first, reconcile_timeout=reconcile_timeout, quota_wait=quota_wait,
                             prices=dict(prices or {}))  # fmt: skip
         self._batches: dict[str, Batch] = {}
         self._lock = threading.RLock()
@@ -279,12 +285,13 @@ class Gateway:
         parent_job: str | None = None,
         id_column: str | None = None,
         output_expires_after: int | None = None,
+        max_enqueued_tokens: int | None = None,
     ) -> Batch:
         # The one submit path: gw.submit and batch.retry_failed both come here.
         self._check_open()
         job_id = claim(self._ctx, requests, name=name, completion_window=completion_window, metadata=metadata,
                        force=force, parent_job=parent_job, id_column=id_column,
-                       output_expires_after=output_expires_after)  # fmt: skip
+                       output_expires_after=output_expires_after, max_enqueued_tokens=max_enqueued_tokens)  # fmt: skip
         batch = self._batch(job_id)
         with speaking_to(self.client):
             ensure_created(self._ctx, job_id, on_error=batch.note_error)
@@ -300,6 +307,7 @@ class Gateway:
         metadata: Mapping[str, str] | None = None,
         force: bool = False,
         output_expires_after: int | None = None,
+        max_enqueued_tokens: int | None = None,
     ) -> Batch:
         """Upload and create one provider batch per part, once; returns the job.
 
@@ -322,6 +330,11 @@ class Gateway:
         output_expires_after
             Seconds after the batch's creation when the server may delete its output and error
             files (3600 to 2592000); default: the server's own rule.
+        max_enqueued_tokens
+            Your quota of enqueued input tokens for this model: parts are created in order while
+            the job's running parts stay under it, the next ones as earlier parts finish (the
+            watcher or ``wait()`` does it; a restart loses nothing). Without it, a part refused
+            with ``token_limit_exceeded`` is created again once another part finishes.
 
         Returns
         -------
@@ -340,7 +353,8 @@ class Gateway:
         True
         """
         return self._submit(requests, name=name, completion_window=completion_window, metadata=metadata,
-                            force=force, output_expires_after=output_expires_after)  # fmt: skip
+                            force=force, output_expires_after=output_expires_after,
+                            max_enqueued_tokens=max_enqueued_tokens)  # fmt: skip
 
     def trial(self, requests: BatchRequests, *, n: int = 5, rows: Sequence[str] | None = None) -> Trial:
         """Try the first ``n`` requests (or ``rows``, by custom_id) in real time, and project the whole batch.

@@ -61,6 +61,9 @@ class Context:
         The first delay between polls (the local gateway answers in milliseconds).
     reconcile_timeout : float
         How long to look for the batch of a create whose answer was lost before creating again.
+    quota_wait : float
+        Seconds a part refused for ``token_limit_exceeded`` waits before its next try when no
+        other part of its job finishes first (doubling at each refusal, at most an hour).
     prices : dict
         This connection's own prices (USD per 1M input, output tokens), looked at before ``PRICES``.
     projections : dict
@@ -83,6 +86,7 @@ class Context:
     identity: str
     poll_first: float
     reconcile_timeout: float = 10.0
+    quota_wait: float = 60.0
     prices: dict[str, tuple[float, float]] = field(default_factory=dict)
     projections: dict[str, Any] = field(default_factory=dict)
 

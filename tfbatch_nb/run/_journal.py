@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     response_schema TEXT,
     output_expires_after INTEGER,
     template TEXT,
+    max_enqueued_tokens INTEGER,
     n_parts INTEGER NOT NULL,
     parent_job TEXT,
     created REAL NOT NULL,
@@ -91,6 +92,10 @@ CREATE TABLE IF NOT EXISTS parts (
     finished_at REAL,
     lease_owner TEXT,
     lease_until REAL,
+    est_tokens INTEGER,
+    hold_until REAL,
+    quota_retries INTEGER,
+    previous_batches TEXT,
     PRIMARY KEY (job_id, idx)
 );
 CREATE INDEX IF NOT EXISTS parts_batch ON parts (batch_id);
@@ -110,6 +115,7 @@ _JOB_COLS = frozenset(
         "response_schema",
         "output_expires_after",
         "template",
+        "max_enqueued_tokens",
         "n_parts",
         "parent_job",
         "created",
@@ -121,7 +127,14 @@ _JOB_COLS = frozenset(
     ]
 )
 # Columns added after the first release, with their type (the others are TEXT).
-_COLUMN_TYPES = {"output_expires_after": "INTEGER", "lease_until": "REAL"}
+_COLUMN_TYPES = {
+    "output_expires_after": "INTEGER",
+    "max_enqueued_tokens": "INTEGER",
+    "lease_until": "REAL",
+    "est_tokens": "INTEGER",
+    "hold_until": "REAL",
+    "quota_retries": "INTEGER",
+}
 _PART_COLS = frozenset(
     [
         "sha256",
@@ -139,12 +152,16 @@ _PART_COLS = frozenset(
         "finished_at",
         "lease_owner",
         "lease_until",
+        "est_tokens",
+        "hold_until",
+        "quota_retries",
+        "previous_batches",
     ]
 )
 
 
 #: Columns stored as JSON text.
-JSON_COLS = frozenset({"metadata", "response_schema", "errors", "template"})
+JSON_COLS = frozenset({"metadata", "response_schema", "errors", "template", "previous_batches"})
 
 
 def decode(row: sqlite3.Row) -> dict[str, Any]:
@@ -558,6 +575,43 @@ class Journal:
                 "UPDATE parts SET lease_owner = NULL, lease_until = NULL WHERE job_id = ? AND idx = ? "
                 "AND lease_owner = ?",
                 (job_id, index, owner),
+            )
+
+    def requeue_part(self, job_id: str, index: int, *, hold_s: float) -> None:
+        """Put a part whose batch failed for quota back in the queue: a new batch of it comes later.
+
+        The failed batch id is kept in ``previous_batches`` (with when it failed), so the part's
+        history stays in the journal and a search for a lost create never mistakes it for the new one.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> j = Journal(tempfile.mkdtemp())
+        >>> row, _ = j.claim_job(dict(sha256="a", endpoint="/v1/embeddings", provider="p", base_url="u"),
+        ...                      [{"n_lines": 2}])
+        >>> j.update_part(row["job_id"], 0, batch_id="b1", status="failed")
+        >>> j.requeue_part(row["job_id"], 0, hold_s=30)
+        >>> part = j.parts(row["job_id"])[0]
+        >>> part["batch_id"], part["status"], [b["batch_id"] for b in part["previous_batches"]]
+        (None, 'queued', ['b1'])
+        """
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT batch_id, previous_batches, quota_retries FROM parts WHERE job_id = ? AND idx = ?",
+                (job_id, index),
+            ).fetchone()
+            if row is None or not row["batch_id"]:
+                return
+            history = [
+                *json.loads(row["previous_batches"] or "[]"),
+                {"batch_id": row["batch_id"], "failed_at": now},
+            ]
+            db.execute(
+                "UPDATE parts SET batch_id = NULL, status = 'queued', total = n_lines, completed = 0, failed = 0, "
+                "output_file_id = NULL, error_file_id = NULL, errors = NULL, created_at = NULL, finished_at = NULL, "
+                "previous_batches = ?, quota_retries = ?, hold_until = ? WHERE job_id = ? AND idx = ?",
+                (json.dumps(history), (row["quota_retries"] or 0) + 1, now + hold_s, job_id, index),
             )
 
     def part_snapshots(self, job_id: str) -> list[PartSnapshot]:

@@ -24,18 +24,20 @@ from typing import Any
 
 import openai
 
-from ..build import BatchRequests
+from ..build import BatchRequests, estimate_lines
 from ..errors import BatchInputError, TfBatchError
-from ..ui import part_from_batch
+from ..ui import TERMINAL, part_from_batch
 from ._context import Context
 from ._journal import lease_owner
 from ._poll import retry_delay
 
-__all__ = ["TAG_HASH", "TAG_JOB", "TAG_PART", "attach", "claim", "ensure_created"]
+__all__ = ["QUEUED", "TAG_HASH", "TAG_JOB", "TAG_PART", "attach", "claim", "ensure_created"]
 
 log = logging.getLogger("tfbatch_nb")
 
 TAG_JOB, TAG_PART, TAG_HASH = "tfbatch_job", "tfbatch_part", "tfbatch_hash"
+#: The status of a part waiting to be created (for room under the quota, or after token_limit_exceeded).
+QUEUED = "queued"
 _MAX_LIST_PAGES = 20  # 2,000 newest batches: a lost create is among the newest
 ErrorSink = Callable[[BaseException], None]
 
@@ -81,6 +83,7 @@ def claim(
     parent_job: str | None = None,
     id_column: str | None = None,
     output_expires_after: int | None = None,
+    max_enqueued_tokens: int | None = None,
 ) -> str:
     """Journal the intent to submit ``requests`` (or find the job they already are); return its id.
 
@@ -97,6 +100,14 @@ def claim(
         raise BatchInputError(
             f"output_expires_after= is seconds after the batch's creation, from 3600 (1 hour) to "
             f"2592000 (30 days); got {output_expires_after!r}"
+        )
+    if max_enqueued_tokens is not None and (
+        isinstance(max_enqueued_tokens, bool)
+        or not isinstance(max_enqueued_tokens, int)
+        or max_enqueued_tokens < 1
+    ):
+        raise BatchInputError(
+            f"max_enqueued_tokens= is your quota of enqueued input tokens, a positive integer; got {max_enqueued_tokens!r}"
         )
     if ctx.provider.truefoundry and requests.model is not None and "/" not in requests.model:
         raise BatchInputError(
@@ -127,9 +138,10 @@ def claim(
             "response_schema": requests.response_schema,
             "output_expires_after": output_expires_after,
             "template": requests.template,
+            "max_enqueued_tokens": max_enqueued_tokens,
             "parent_job": parent_job,
         },
-        [{"sha256": p.sha256, "n_lines": p.n_lines} for p in parts],
+        [{"sha256": p.sha256, "n_lines": p.n_lines, "est_tokens": _tokens_of(p, requests)} for p in parts],
         force=force,
     )
     job_id: str = job["job_id"]
@@ -150,19 +162,59 @@ def claim(
     return job_id
 
 
-def ensure_created(ctx: Context, job_id: str, *, on_error: ErrorSink = _ignore) -> None:
-    """Upload and create every part of a journaled job that has no batch yet (a fresh or resumed submit).
+def _tokens_of(part: Any, requests: BatchRequests) -> int:
+    # The part's input tokens as the quota counts them, estimated from its lines (chars / 4).
+    with part.open() as fh:
+        return estimate_lines(fh, endpoint=requests.endpoint, model=requests.model).prompt_tokens
 
-    One thread of one process at a time works on a part (the journal's lease); any other caller
-    waits for its batch id instead of making a second batch. Each id is journaled the moment it
-    exists; ``on_error`` is told of every create attempt that failed before another was made.
+
+def _may_start(
+    ctx: Context, job: Mapping[str, Any], parts: list[dict[str, Any]], row: dict[str, Any]
+) -> bool:
+    """Whether a part without a batch may be created now (the part scheduler's one rule).
+
+    A part put back after ``token_limit_exceeded`` waits until another part of the job finishes,
+    or its hold runs out. Under ``max_enqueued_tokens``, a part waits while the job's running
+    parts and it would enqueue more tokens than that; with nothing running it goes anyway (it
+    could never fit better).
+    """
+    now = time.time()
+    if row.get("hold_until") and now < row["hold_until"]:
+        failed_at = (row.get("previous_batches") or [{}])[-1].get("failed_at", now)
+        if not any(p["idx"] != row["idx"] and (p.get("finished_at") or 0) > failed_at for p in parts):
+            return False
+    budget = job.get("max_enqueued_tokens")
+    running = [p for p in parts if p["batch_id"] and p["status"] not in TERMINAL]
+    if not budget or not running:
+        return True
+    enqueued = sum(int(p.get("est_tokens") or 0) for p in running)
+    return enqueued + int(row.get("est_tokens") or 0) <= int(budget)
+
+
+def ensure_created(ctx: Context, job_id: str, *, on_error: ErrorSink = _ignore) -> None:
+    """Upload and create the parts of a journaled job that have no batch yet and may start now.
+
+    Parts start in order, as :func:`_may_start` allows (the others stay ``queued``, for a later
+    call: the watcher or ``wait()`` makes one at every poll). One thread of one process at a time
+    works on a part (the journal's lease); any other caller waits for its batch id instead of
+    making a second batch. Each id is journaled the moment it exists; ``on_error`` is told of
+    every create attempt that failed before another was made.
     """
     job = ctx.journal.job(job_id)
     if job is None:
         raise TfBatchError(f"job {job_id} is not in the journal {ctx.journal.folder}")
     owner = lease_owner()
+    waiting = False
     for part in ctx.journal.parts(job_id):
         index = part["idx"]
+        if part["batch_id"]:
+            continue
+        # In order: once a part waits, the later ones wait behind it.
+        waiting = waiting or not _may_start(ctx, job, ctx.journal.parts(job_id), part)
+        if waiting:
+            if part["status"] != QUEUED:
+                ctx.journal.update_part(job_id, index, status=QUEUED)
+            continue
         while not _row(ctx, job_id, index)["batch_id"]:
             if not ctx.journal.take_part(job_id, index, owner):
                 time.sleep(0.1)  # another thread or process is creating this part: wait for its batch id
@@ -171,10 +223,13 @@ def ensure_created(ctx: Context, job_id: str, *, on_error: ErrorSink = _ignore) 
                 row = _row(ctx, job_id, index)
                 if row["batch_id"]:  # finished by the holder before us, between our two reads
                     break
-                found = _reconcile(ctx, job, index, row["file_id"]) if row["file_id"] else None
+                earlier = {b["batch_id"] for b in row.get("previous_batches") or []}
+                found = (
+                    _reconcile(ctx, job, index, row["file_id"], exclude=earlier) if row["file_id"] else None
+                )
                 if found is None:
                     file_id = row["file_id"] or _upload(ctx, job, index)
-                    found = _create(ctx, job, index, file_id, on_error=on_error)
+                    found = _create(ctx, job, index, file_id, on_error=on_error, exclude=earlier)
                 ctx.journal.record_part(job_id, part_from_batch(index, found, n_lines=row["n_lines"]))
             finally:
                 ctx.journal.release_part(job_id, index, owner)
@@ -197,7 +252,10 @@ def _upload(ctx: Context, job: Mapping[str, Any], index: int) -> str:
     return file_id
 
 
-def _create(ctx: Context, job: Mapping[str, Any], index: int, file_id: str, *, on_error: ErrorSink) -> Any:
+def _create(
+    ctx: Context, job: Mapping[str, Any], index: int, file_id: str, *, on_error: ErrorSink,
+    exclude: frozenset[str] | set[str] = frozenset(),
+) -> Any:  # fmt: skip
     meta = {**(job.get("metadata") or {}), TAG_JOB: job["job_id"], TAG_PART: str(index),
             TAG_HASH: str(job.get("sha256") or "")[:64]}  # fmt: skip
     # Only OpenAI's fields: OpenAI answers an unknown body field with 400. TrueFoundry adds job_name,
@@ -225,7 +283,7 @@ def _create(ctx: Context, job: Mapping[str, Any], index: int, file_id: str, *, o
                 raise  # an answer that says the create is wrong: trying again cannot help
             on_error(exc)
             if status not in (408, 409, 429):  # "not done" answers need no search; others may hide a batch
-                found = _settle(ctx, job, index, file_id)
+                found = _settle(ctx, job, index, file_id, exclude)
                 if found is not None:
                     return found
             if attempt == attempts - 1:
@@ -234,7 +292,9 @@ def _create(ctx: Context, job: Mapping[str, Any], index: int, file_id: str, *, o
     raise AssertionError("unreachable")  # pragma: no cover - the last attempt returns or raises
 
 
-def _settle(ctx: Context, job: Mapping[str, Any], index: int, file_id: str) -> Any:
+def _settle(
+    ctx: Context, job: Mapping[str, Any], index: int, file_id: str, exclude: set[str] | frozenset[str]
+) -> Any:
     """Look for the batch of a create whose outcome is unknown, for ``ctx.reconcile_timeout`` seconds.
 
     A proxy may time out (504) while the server commits the batch seconds later: searching once
@@ -243,7 +303,7 @@ def _settle(ctx: Context, job: Mapping[str, Any], index: int, file_id: str) -> A
     deadline = time.monotonic() + ctx.reconcile_timeout
     delay = 0.25
     while True:
-        found = _reconcile(ctx, job, index, file_id)
+        found = _reconcile(ctx, job, index, file_id, exclude=exclude)
         left = deadline - time.monotonic()
         if found is not None or left <= 0:
             return found
@@ -251,10 +311,18 @@ def _settle(ctx: Context, job: Mapping[str, Any], index: int, file_id: str) -> A
         delay = min(delay * 2, 4.0)
 
 
-def _reconcile(ctx: Context, job: Mapping[str, Any], index: int, file_id: str | None) -> Any:
-    """Find the batch a lost create made, in the newest pages of the list (None: no such batch)."""
+def _reconcile(
+    ctx: Context, job: Mapping[str, Any], index: int, file_id: str | None,
+    *, exclude: set[str] | frozenset[str] = frozenset(),
+) -> Any:  # fmt: skip
+    """Find the batch a lost create made, in the newest pages of the list (None: no such batch).
+
+    ``exclude`` holds the part's earlier batches (failed for quota): same file, not the one sought.
+    """
 
     def matches(b: Any) -> bool:
+        if b.id in exclude:
+            return False
         if file_id and getattr(b, "input_file_id", None) == file_id:
             return True
         meta = getattr(b, "metadata", None) or {}

@@ -338,6 +338,8 @@ def problems_html(s: Snapshot, *, transient: bool = True, limit: int = 5) -> str
             f'<ul class="tfbatch-errors" style="{_FONT};font-size:12px;margin:6px 0 0;padding-left:18px;'
             f'color:{_FAILED_COLOR}">{items}</ul>'
         )
+    if s.note:  # parts waiting for room under a quota: not a problem, but the reason for a pause
+        out += message_html(f"⏸ {s.note}", kind="info")
     if transient and s.last_error:
         n = int(s.transient_errors or 0)
         what = f"{n} transient polling error{'s' if n != 1 else ''}, last" if n else "polling error"

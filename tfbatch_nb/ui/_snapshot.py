@@ -164,6 +164,8 @@ class Snapshot:
         Status polls made and transient errors survived by this process.
     next_poll_at : float or None
         When the next status poll is due (Unix time), while the job runs.
+    note : str or None
+        A word on parts waiting to be created (e.g. queued for room under a quota).
     terminal : bool
         Whether every part is terminal.
 
@@ -196,6 +198,7 @@ class Snapshot:
     terminal: bool = False
     ids: tuple[str, ...] = field(default=())
     next_poll_at: float | None = None
+    note: str | None = None
 
 
 def make_snapshot(
@@ -214,6 +217,7 @@ def make_snapshot(
     polls: int = 0,
     transient_errors: int = 0,
     next_poll_at: float | None = None,
+    note: str | None = None,
 ) -> Snapshot:
     """Build a :class:`Snapshot` from the parts: status, sums, elapsed time and ETA.
 
@@ -264,6 +268,7 @@ def make_snapshot(
         terminal=terminal,
         ids=tuple(p.batch_id for p in parts if p.batch_id),
         next_poll_at=None if terminal else next_poll_at,
+        note=None if terminal else note,
     )
 
 
