@@ -12,6 +12,26 @@ import pytest
 import tfbatch_nb as tfb
 
 
+def in_fresh_thread(fn: Callable[[], Any]) -> Any:
+    # As in a fresh interpreter: the browser tests' Playwright keeps an asyncio loop marked
+    # running in the main thread for the whole session, and on_done / asyncio.run would see it.
+    out: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out.append(fn())
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    worker.join()
+    if errors:
+        raise errors[0]
+    return out[0]
+
+
 def test_await_gives_the_results_and_leaves_the_loop_free(
     start_gateway: Callable[..., Any], connect_to: Callable[..., Any], make_requests: Any
 ) -> None:
@@ -32,7 +52,7 @@ def test_await_gives_the_results_and_leaves_the_loop_free(
         ticker.cancel()
         return res, ticks
 
-    res, ticks = asyncio.run(main())
+    res, ticks = in_fresh_thread(lambda: asyncio.run(main()))
     assert len(res) == 37 and res["status"].eq("completed").all()
     assert ticks > 5  # other coroutines ran while the job was awaited
     assert res.equals(batch.results())
@@ -44,7 +64,7 @@ def test_wait_async_times_out_and_the_job_goes_on(
     gw = connect_to(start_gateway(speed=0.2))
     batch = gw.submit(make_requests(), name="slow")
     with pytest.raises(tfb.BatchTimeoutError, match="keeps running"):
-        asyncio.run(batch.wait_async(timeout=0.3))
+        in_fresh_thread(lambda: asyncio.run(batch.wait_async(timeout=0.3)))
     assert not batch.snapshot().terminal
     batch.cancel()
 
@@ -63,7 +83,7 @@ def test_on_done_is_called_once_on_the_loop_of_the_caller(
         await asyncio.sleep(0.3)
         return threading.get_ident()
 
-    loop_thread = asyncio.run(main())
+    loop_thread = in_fresh_thread(lambda: asyncio.run(main()))
     assert calls == [("completed", loop_thread)]
     batch.refresh()  # a later poll does not call it again
     assert len(calls) == 1
@@ -79,7 +99,7 @@ def test_on_done_errors_are_shown_not_swallowed(
     def broken(b: Any) -> None:
         raise ValueError("my callback broke")
 
-    batch.on_done(broken)  # already done: called at once, here (no event loop runs)
+    in_fresh_thread(lambda: batch.on_done(broken))  # already done: called at once (no event loop runs)
     assert "ValueError: my callback broke" in capsys.readouterr().err
     assert "on_done callback failed" in (batch.snapshot().last_error or "")
 
