@@ -23,10 +23,12 @@
 #   still handled as **one job**;
 # * the **journal** (`.tfbatch/`): every submission is recorded before anything is paid, so a
 #   job can be found again after a kernel restart, and re-running a cell never pays twice;
+# * **quotas**: parts wait for room under the provider's limit of enqueued tokens;
 # * **reading result files** you downloaded yourself;
 # * the **forwarder**: the local gateway turning any real-time endpoint into a batch service.
 
 # %%
+import shutil
 from pathlib import Path
 
 import tfbatch_nb as tfb
@@ -161,6 +163,92 @@ print([p.name for p in files])
 downloaded = tfb.read_results(files, requests=reqs)
 print(len(downloaded), downloaded.equals(res))
 downloaded["status"].value_counts()
+
+# %%
+gw.close()
+
+# %% [markdown]
+# ## Big jobs under a quota
+#
+# Providers cap the input tokens a model may have *enqueued* (batches validating, running or
+# finalizing). A batch over the cap is accepted, then fails with `token_limit_exceeded`, and a
+# big job sent all at once loses most of its parts that way. `tfbatch_nb` schedules the parts.
+#
+# A small version: 80 reviews in 4 parts of 20, and a quota with room for two parts at a time.
+# The local gateway plays the provider's quota (`enqueued_token_limit`). This demo starts from
+# an empty journal each run, so there is always something to schedule.
+
+# %%
+quota_journal = Path(".tfbatch") / "05-quota"
+shutil.rmtree(quota_journal, ignore_errors=True)  # a fresh start: no job to find again
+
+four = tfb.build_requests(
+    df.head(80),
+    model="openai-main/gpt-4o-mini",
+    prompt="Label the sentiment of this review: {text}",
+    id_column="review_id",
+    max_tokens=5,
+    max_lines=20,
+)
+per_part = four.estimate().prompt_tokens / len(four.parts)
+quota = int(2.5 * per_part)  # room for two parts, not three
+print(f"{len(four.parts)} parts of ~{per_part:.0f} tokens each; quota {quota:,} tokens")
+
+gw = tfb.connect(
+    journal=quota_journal,
+    quota_wait=1.0,  # how long a refused part waits when nothing else finishes (doubling)
+    gateway_options={"speed": 2.0, "enqueued_token_limit": quota},
+)
+
+# %% [markdown]
+# **With `max_enqueued_tokens`** (your quota), `submit` creates parts in order while the
+# estimates of the job's running parts fit, and leaves the rest `queued`. The watcher (or
+# `wait()`) creates them as earlier parts finish; the journal knows which wait, so a kernel
+# restart loses nothing.
+
+# %%
+scheduled = gw.submit(four, name="under-the-quota", max_enqueued_tokens=quota)
+table = scheduled.parts()
+print(table["batch_id"].notna().sum(), "parts created,", (table["status"] == "queued").sum(), "queued")
+print(scheduled.snapshot().note)  # what the panel says
+
+# %% tags=["nbval-ignore-output"]
+scheduled
+
+# %%
+scheduled.wait()
+scheduled.parts()[["part", "status", "lines", "tokens (est.)", "quota retries"]]
+
+# %% [markdown]
+# Every row came back once, and the gateway refused nothing:
+
+# %%
+rows = scheduled.results()
+print(len(rows), "rows, each once:", rows.index.is_unique)
+print(rows["status"].value_counts().to_dict())
+
+# %% [markdown]
+# **Without `max_enqueued_tokens`** all four parts are created at once, and the gateway refuses
+# two of them. The refused parts are queued again and created anew (same lines, a new batch)
+# once another part finishes. `force=True` sends the same requests as a second job.
+
+# %%
+retried = gw.submit(four, name="refused-then-retried", force=True)
+retried.wait()
+
+# %% [markdown]
+# `batch.parts()` keeps the story: how often each part was refused, and its earlier batches.
+# (The retry count depends on timing: a part refused again waits for the next part to finish.)
+
+# %% tags=["nbval-ignore-output"]
+retried.parts()[["part", "status", "quota retries", "earlier batches"]]
+
+# %%
+table = retried.parts()
+rows = retried.results()
+print("refused for quota at least once: parts", table.loc[table["quota retries"] > 0, "part"].tolist())
+print(len(rows), "rows, each once:", rows.index.is_unique)
+print(rows["status"].value_counts().to_dict())
 
 # %%
 gw.close()
