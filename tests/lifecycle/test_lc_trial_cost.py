@@ -118,3 +118,20 @@ def test_lineage_travels_with_the_frame_through_parquet(
     assert tfb.lineage(pd.read_parquet(tmp_path / "res.parquet")) == info
     with pytest.raises(tfb.TfBatchError, match="no tfbatch lineage"):
         tfb.lineage(pd.DataFrame())
+
+
+def test_the_panel_shows_the_money_once_the_results_are_read(
+    start_gateway: Callable[..., Any], connect_to: Callable[..., Any], make_requests: Any
+) -> None:
+    gw = connect_to(start_gateway())
+    reqs = make_requests()
+    gw.trial(reqs, n=3)
+    batch = gw.submit(reqs, name="paid").wait(progress=False)
+    seen: list[Any] = []
+    batch.add_listener(seen.append)
+    assert batch.snapshot().spent is None  # nothing downloaded yet: nothing claimed
+    batch.results()
+    spent = batch.snapshot().spent or ""
+    assert spent.startswith("spent $") and "the trial projected" in spent
+    assert seen and seen[-1].spent == spent  # the panel was told
+    assert "tfbatch-spent" in batch._repr_html_()

@@ -55,6 +55,17 @@ from ._submit import QUEUED, ensure_created
 __all__ = ["Batch", "Listener", "SubmitJob"]
 
 
+def _spent_line(cost: Cost) -> str:
+    # One line for the panel: what the answers cost, and what a trial projected.
+    if cost.cost_usd is None:
+        return f"{cost.input_tokens:,} input + {cost.output_tokens:,} output tokens; {cost.note}"
+    line = (f"spent ${cost.cost_usd:,.4f} at batch prices ({cost.input_tokens:,} input + {cost.output_tokens:,} "
+            "output tokens)")  # fmt: skip
+    if cost.projected_usd is not None:
+        line += f"; the trial projected ~${cost.projected_usd:,.4f}"
+    return line
+
+
 def _iso(seconds: float | None) -> str | None:
     return (
         None
@@ -125,6 +136,7 @@ class Batch:
             tuple[Callable[[Batch], Any], asyncio.AbstractEventLoop | None, contextvars.Context]
         ] = []
         self._next_poll_at: float | None = None
+        self._spent: str | None = None  # the cost line, once the results were read
         self._frame: pd.DataFrame | None = None
         self._parts = ctx.journal.part_snapshots(job_id)
 
@@ -175,7 +187,7 @@ class Batch:
                 endpoint=job["endpoint"], parts=parts, created_at=job["created"], updated_at=self._updated,
                 finished_at=max(finished) if finished else None, now=time.time(), last_error=self._last_error,
                 polls=self._polls, transient_errors=self._transient, next_poll_at=self._next_poll_at,
-                note=self._queue_note(job, parts),
+                note=self._queue_note(job, parts), spent=self._spent,
             )  # fmt: skip
 
     def _queue_note(self, job: dict[str, Any], parts: tuple[PartSnapshot, ...]) -> str | None:
@@ -538,10 +550,23 @@ class Batch:
         if not snap.terminal:
             snap = self.wait(timeout=timeout).snapshot()
         with self._lock:
+            fresh = self._frame is None
             if self._frame is None:
                 with speaking_to(self._ctx.client):
                     self._frame = collect(self._ctx, self._job(), snap.parts)
-            return self._frame
+            frame = self._frame
+        if fresh:  # the money is known now: the panel shows it
+            spent = self.cost()
+            with self._lock:
+                self._spent = _spent_line(spent)
+                listeners = list(self._listeners)
+            shown = self.snapshot()
+            for fn in listeners:
+                try:
+                    fn(shown)
+                except Exception:  # a closed panel must not break results()
+                    log.debug("tfbatch: listener %r failed", fn, exc_info=True)
+        return frame
 
     def results(
         self, *, join: Any = None, timeout: float | None = None, retries: bool = True

@@ -363,7 +363,9 @@ def done_html(s: Snapshot) -> str:
         f'<div style="{_FONT};font-size:12px;margin-top:2px"><span style="color:'
         f'{_DONE_COLOR if ok else status_color(s.status)};font-weight:600">{head}</span>'
         f'<span style="{_MUTED}"> · <code style="{_MONO}">batch.results()</code>'
-        f" returns the frame (one row per request, indexed by custom_id)</span></div>"
+        f" returns the frame (one row per request, indexed by custom_id)</span>"
+        + (f'<div class="tfbatch-spent" style="{_MUTED}">{_e(s.spent)}</div>' if s.spent else "")
+        + "</div>"
     )
 
 

@@ -166,6 +166,8 @@ class Snapshot:
         When the next status poll is due (Unix time), while the job runs.
     note : str or None
         A word on parts waiting to be created (e.g. queued for room under a quota).
+    spent : str or None
+        What a finished job cost, once its results were read (and what a trial projected).
     terminal : bool
         Whether every part is terminal.
 
@@ -199,6 +201,7 @@ class Snapshot:
     ids: tuple[str, ...] = field(default=())
     next_poll_at: float | None = None
     note: str | None = None
+    spent: str | None = None
 
 
 def make_snapshot(
@@ -218,6 +221,7 @@ def make_snapshot(
     transient_errors: int = 0,
     next_poll_at: float | None = None,
     note: str | None = None,
+    spent: str | None = None,
 ) -> Snapshot:
     """Build a :class:`Snapshot` from the parts: status, sums, elapsed time and ETA.
 
@@ -269,6 +273,7 @@ def make_snapshot(
         ids=tuple(p.batch_id for p in parts if p.batch_id),
         next_poll_at=None if terminal else next_poll_at,
         note=None if terminal else note,
+        spent=spent if terminal else None,
     )
 
 
