@@ -131,6 +131,11 @@ def test_await_and_on_done_in_the_browser(
         done = cells.nth(1).locator(".jp-OutputArea-output", has_text="on_done says: completed")
         done.wait_for(timeout=TIMEOUT_MS)
         assert done.count() == 1
+        # notify=True ran its script in the page (a headless browser may deny the notification itself)
+        page.wait_for_function(
+            "() => (document.body.dataset.tfbatchNotified || '').startsWith('tfbatch: await-')",
+            timeout=TIMEOUT_MS,
+        )
         page.screenshot(path=str(artifacts / f"await-{label}.png"))
     except Exception:
         page.screenshot(path=str(artifacts / f"await-{label}-failure.png"))

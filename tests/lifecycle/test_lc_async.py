@@ -119,3 +119,19 @@ def test_results_join_polars_and_arrow_rows(
         assert joined["content"].tolist() == expected["content"].tolist()
     with pytest.raises(tfb.BatchInputError, match="polars or pyarrow"):
         batch.results(join=[1, 2, 3])
+
+
+def test_on_done_can_notify_the_browser(
+    start_gateway: Callable[..., Any], connect_to: Callable[..., Any], make_requests: Any
+) -> None:
+    from tfbatch_nb.ui import widgets
+
+    gw = connect_to(start_gateway())
+    batch = gw.submit(make_requests(), name="notified").wait(progress=False)
+    bundle = widgets.browser_notification("notified", "completed 37/37")
+    assert "tfbatch: notified" in bundle["application/javascript"]
+    with pytest.raises(tfb.BatchInputError, match="callback, or notify=True"):
+        batch.on_done()
+    calls: list[str] = []
+    in_fresh_thread(lambda: batch.on_done(lambda b: calls.append(b.status), notify=True))
+    assert calls == ["completed"]  # outside a kernel nothing is displayed; the callback still runs

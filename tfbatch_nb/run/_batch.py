@@ -55,6 +55,21 @@ from ._submit import QUEUED, ensure_created
 __all__ = ["Batch", "Listener", "SubmitJob"]
 
 
+def _notifying(callback: Callable[[Batch], Any] | None) -> Callable[[Batch], Any]:
+    # The browser's notification first, then the user's own callback, if any.
+    def notify(batch: Batch) -> None:
+        from ..ui import widgets
+
+        snap = batch.snapshot()
+        widgets.browser_notification(
+            batch.name or batch.id, f"{snap.status} {snap.completed + snap.failed}/{snap.total}"
+        )
+        if callback is not None:
+            callback(batch)
+
+    return notify
+
+
 def _spent_line(cost: Cost) -> str:
     # One line for the panel: what the answers cost, and what a trial projected.
     if cost.cost_usd is None:
@@ -306,20 +321,26 @@ class Batch:
             self._call_on_done()
         return snap
 
-    def on_done(self, callback: Callable[[Batch], Any]) -> None:
+    def on_done(self, callback: Callable[[Batch], Any] | None = None, *, notify: bool = False) -> None:
         """Call ``callback(batch)`` once, when the job reaches a terminal status; polls in the background.
 
         In a notebook the call runs on the kernel's own loop, between cells (never in the
         watcher's thread), and what it prints lands in the cell that asked for it; an exception
         in it is printed there too, and shown on the panel. Outside a kernel it runs in the thread
         that saw the job finish. A job already done calls it at once (in a notebook: once the
-        current cell ends).
+        current cell ends). ``notify=True`` also shows a desktop notification from the browser
+        (it asks for permission the first time), for someone working in other tabs.
 
         Examples
         --------
         >>> batch.on_done(lambda b: print(b.name, "is", b.status))
         reviews-v1 is completed
         """
+        if callback is None and not notify:
+            raise BatchInputError("on_done() needs a callback, or notify=True")
+        if notify:
+            callback = _notifying(callback)
+        assert callback is not None
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:  # a script, a terminal: no loop runs in this thread

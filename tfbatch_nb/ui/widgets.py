@@ -12,6 +12,7 @@ HTML agree. The core imports this module lazily, only when a front end asks for 
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -24,7 +25,7 @@ from . import _display as display
 if TYPE_CHECKING:  # pragma: no cover
     from ._snapshot import Snapshot
 
-__all__ = ["Dashboard", "StatusPanel", "available", "mimebundle", "panel_for"]
+__all__ = ["Dashboard", "StatusPanel", "available", "browser_notification", "mimebundle", "panel_for"]
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 _CONFIRM_WINDOW_S = 10.0  # a second Cancel click later than this counts as a new first click
@@ -55,6 +56,42 @@ def available() -> bool:
     get_ipython: Any = getattr(ipython, "get_ipython", None)
     kernel = getattr(get_ipython() if get_ipython else None, "kernel", None)
     return getattr(kernel, "comm_manager", None) is not None
+
+
+def browser_notification(title: str, body: str) -> dict[str, str]:
+    """Show a desktop notification from the browser the notebook runs in (asks permission once).
+
+    Displays a small JavaScript output in the current cell; it also marks the page
+    (``data-tfbatch-notified`` on ``<body>``) so a test can see it ran where notifications are
+    blocked. Outside a kernel it only returns the bundle it would display.
+
+    Returns
+    -------
+    dict
+        The MIME bundle displayed.
+
+    Examples
+    --------
+    >>> bundle = browser_notification("reviews-v1", "completed 37/37")
+    >>> "Notification" in bundle["application/javascript"]
+    True
+    """
+    title_js, body_js = json.dumps(f"tfbatch: {title}"), json.dumps(body)
+    script = (
+        f"document.body.dataset.tfbatchNotified = {title_js};"
+        "if (window.Notification) {"
+        f"  const show = () => new Notification({title_js}, {{body: {body_js}}});"
+        "  if (Notification.permission === 'granted') show();"
+        "  else if (Notification.permission !== 'denied') Notification.requestPermission().then("
+        "    p => { if (p === 'granted') show(); });"
+        "}"
+    )
+    bundle = {"application/javascript": script, "text/plain": f"(notified: tfbatch: {title}: {body})"}
+    if available():
+        from IPython.display import display
+
+        display(bundle, raw=True)  # type: ignore[no-untyped-call]
+    return bundle
 
 
 # One panel per batch object: displaying a batch twice shows two views of one widget model,
