@@ -1,8 +1,8 @@
 """Fixtures for the browser tests: a JupyterLab server on 127.0.0.1 and headless Debian Chromium.
 
-Recipe: ``/work/shared/reference/jupyter-testing.md`` §4 (isolated config dirs, announcements
-extension disabled, random token, SIGTERM to stop). The test notebook is copied into a temporary
-root directory, once per front end, so the two runs never share a kernel session or a journal.
+The server runs with isolated config dirs, the announcements extension disabled, a random token,
+and stops on SIGTERM. The test notebooks are copied into a temporary root directory, once per
+front end, so the two runs never share a kernel session or a journal.
 """
 
 from __future__ import annotations
