@@ -127,3 +127,17 @@ def test_a_create_committed_after_its_504_is_found_not_repeated(
     tags = sorted((b.metadata or {}).get("tfbatch_part") for b in gateway_batches(gw))
     assert tags == ["0", "1"]
     assert batch.snapshot().transient_errors == 2  # each 504 was seen, and searched past
+
+
+def test_the_same_name_with_other_requests_is_refused_not_replaced(
+    start_gateway: Callable[..., Any], connect_to: Callable[..., Any], make_requests: Any, rows37: Any
+) -> None:
+    # What the README says of "the same name again": the same requests give the same job; other
+    # requests under that name are an error naming the way out, and nothing is uploaded.
+    gw = connect_to(start_gateway())
+    first = gw.submit(make_requests(), name="reviews")
+    assert gw.submit(make_requests(), name="reviews") is first
+    with pytest.raises(tfb.BatchInputError, match="different requests.*new name=.*force=True"):
+        gw.submit(make_requests(rows37.head(5)), name="reviews")
+    assert len(gateway_batches(gw)) == 1
+    assert gw.submit(make_requests(rows37.head(5)), name="reviews", force=True).id != first.id
