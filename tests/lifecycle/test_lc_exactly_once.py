@@ -137,7 +137,7 @@ def test_the_same_name_with_other_requests_is_refused_not_replaced(
     gw = connect_to(start_gateway())
     first = gw.submit(make_requests(), name="reviews")
     assert gw.submit(make_requests(), name="reviews") is first
-    with pytest.raises(tfb.BatchInputError, match="different requests.*new name=.*force=True"):
+    with pytest.raises(tfb.BatchInputError, match=r"different requests.*new name=.*force=True"):
         gw.submit(make_requests(rows37.head(5)), name="reviews")
     assert len(gateway_batches(gw)) == 1
     assert gw.submit(make_requests(rows37.head(5)), name="reviews", force=True).id != first.id
