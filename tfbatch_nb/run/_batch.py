@@ -295,7 +295,9 @@ class Batch:
                 if not (isinstance(exc, GatewayUnreachableError) or is_transient(exc)):
                     raise
                 self.note_error(exc)
-                hold = max(hold or 0.0, retry_after(exc) or 0.0) or hold
+                asked = retry_after(exc)
+                if asked:
+                    hold = max(hold or 0.0, asked)
                 continue
             self._absorb(part_from_batch(part.index, remote, n_lines=part.total))
         self._schedule()
@@ -577,7 +579,7 @@ class Batch:
                     self._frame = collect(self._ctx, self._job(), snap.parts)
             frame = self._frame
         if fresh:  # the money is known now: the panel shows it
-            spent = self.cost()
+            spent = self._priced(frame)
             with self._lock:
                 self._spent = _spent_line(spent)
                 listeners = list(self._listeners)
@@ -654,12 +656,14 @@ class Batch:
         if not snap.terminal:
             return Cost(rows=0, input_tokens=0, output_tokens=0, model=job["model"], price_key=None, cost_usd=None,
                         realtime_usd=None, note=f"the job is still {snap.status}: its cost is counted when it ends")  # fmt: skip
-        frame = self._own_results(timeout=None)
+        return self._priced(self._own_results(timeout=None))
+
+    def _priced(self, frame: pd.DataFrame) -> Cost:
+        # The frame's usage at this connection's prices, the trial's projection beside it.
+        job = self._job()
         spent = cost_of(frame, model=job["model"], prices=self._ctx.prices)
         projection = self._ctx.projections.get(str(job.get("sha256")))
-        if projection is None:
-            return spent
-        return dataclasses.replace(spent, projected_usd=projection.cost_usd)
+        return spent if projection is None else dataclasses.replace(spent, projected_usd=projection.cost_usd)
 
     def lineage(self) -> dict[str, Any]:
         """Where this job's answers come from, as JSON: what ``results()`` puts in ``res.attrs["tfbatch"]``.

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import openai
 
@@ -19,6 +19,14 @@ from ..providers import Provider
 from ._journal import Journal
 
 __all__ = ["Context", "public_url", "speaking_to", "split_credentials"]
+
+
+def _netloc(parts: SplitResult) -> str:
+    # Host and port only: no user or password. An IPv6 literal keeps its brackets.
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{parts.port}" if parts.port else host
 
 
 def public_url(url: str) -> str:
@@ -33,10 +41,7 @@ def public_url(url: str) -> str:
     """
     try:
         parts = urlsplit(str(url))
-        host = parts.hostname or ""
-        if ":" in host:  # an IPv6 literal keeps its brackets
-            host = f"[{host}]"
-        netloc = f"{host}:{parts.port}" if parts.port else host
+        netloc = _netloc(parts)
     except ValueError:  # not a URL at all: show nothing of it
         return "<invalid URL>"
     query = urlencode([(k, "***") for k, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
@@ -106,10 +111,7 @@ def split_credentials(url: str) -> tuple[str, str | None, dict[str, str]]:
     ('http://127.0.0.1:8000/v1', None, {})
     """
     parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
+    netloc = _netloc(parts)
     secret = unquote(parts.password or parts.username or "") or None
     query = dict(parse_qsl(parts.query, keep_blank_values=True))
     return urlunsplit((parts.scheme, netloc, parts.path, "", "")), secret, query
